@@ -1,0 +1,369 @@
+"""The shared dataclasses of lensblur and the conventions they carry.
+
+Conventions (also in ARCHITECTURE.md):
+
+* Images are ``(B, 3, H, W)`` float32 tensors holding **linear-light** RGB, nominally in [0, 1]
+  (values above 1 are allowed: boosted highlights). ``lensblur.io`` is the only place that sees sRGB,
+  uint8/uint16 or file formats.
+* Depth-like maps are ``(B, 1, H, W)`` float32 tensors wrapped in :class:`DepthMap`, which says whether
+  they hold depth or disparity and whether the scale is relative or metric.
+* Disparity grows towards the camera: **larger = nearer**. Normalised disparity is in [0, 1] with
+  1 = nearest point of the image.
+* Blur is a **signed radius in pixels** (``coc_px``): positive in front of the focal plane (nearer),
+  negative behind it, 0 in focus. Photographic formulas give a circle-of-confusion *diameter*; it is
+  halved before it becomes ``coc_px``.
+* Pixel positions are ``(x, y)``: x = column (0 = left), y = row (0 = top).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from .errors import InputError, InvalidParameterError
+
+__all__ = [
+    "DepthMap",
+    "Scene",
+    "Aperture",
+    "Lens",
+    "Focus",
+    "Highlights",
+    "RenderResult",
+    "CIRCLE",
+]
+
+DepthKind = Literal["depth", "disparity"]
+DepthScale = Literal["relative", "metric"]
+
+
+@dataclass(frozen=True, eq=False)
+class DepthMap:
+    """A depth or disparity map that knows what it holds.
+
+    Attributes:
+        values: ``(B, 1, H, W)`` float32. Holes may be NaN/inf until ``lensblur.depth.fill_holes``.
+        kind: ``"depth"`` (distance, larger = farther) or ``"disparity"`` (larger = nearer).
+        scale: ``"metric"`` (metres, or 1/metres for disparity) or ``"relative"`` (any affine scale).
+        source: where the map came from, recorded in outputs (for example ``"file:depth.png"``).
+
+    Example:
+        >>> d = DepthMap(torch.tensor([[[[1.0, 2.0]]]]), kind="depth", scale="metric")
+        >>> d.to_disparity().values.flatten().tolist()
+        [1.0, 0.5]
+    """
+
+    values: Tensor
+    kind: DepthKind
+    scale: DepthScale
+    source: str = "unknown"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.values, Tensor):
+            raise InputError(
+                f"DepthMap.values must be a torch.Tensor of shape (B, 1, H, W); got {type(self.values).__name__}. "
+                "Convert with torch.from_numpy(array)[None, None].")
+        if self.values.ndim != 4 or self.values.shape[1] != 1:
+            raise InputError(
+                f"DepthMap.values must have shape (B, 1, H, W); got {tuple(self.values.shape)}. "
+                "Add the missing axes with values[None, None] for a single (H, W) map.")
+        if self.kind not in ("depth", "disparity"):
+            raise InvalidParameterError(
+                f"DepthMap.kind must be 'depth' or 'disparity'; got {self.kind!r}. "
+                "Disparity grows towards the camera (larger = nearer); depth grows away from it.")
+        if self.scale not in ("relative", "metric"):
+            raise InvalidParameterError(
+                f"DepthMap.scale must be 'relative' or 'metric'; got {self.scale!r}.")
+
+    @property
+    def shape_hw(self) -> tuple[int, int]:
+        """(H, W) of the map."""
+        return int(self.values.shape[-2]), int(self.values.shape[-1])
+
+    def to_disparity(self, eps: float = 1e-6) -> DepthMap:
+        """Return the map as disparity (1/depth for depth maps; unchanged for disparity maps).
+
+        Depth values at or below ``eps`` are clamped to ``eps`` first. Metric depth in metres becomes
+        disparity in 1/metres.
+        """
+        if self.kind == "disparity":
+            return self
+        return replace(self, values=1.0 / self.values.clamp_min(eps), kind="disparity")
+
+    def normalized(self) -> DepthMap:
+        """Disparity min-max normalised per image to [0, 1], 1 = nearest; scale becomes relative.
+
+        A constant map cannot be normalised (it carries no depth) and raises InputError.
+        """
+        disp = self.to_disparity().values
+        flat = disp.flatten(1)
+        lo = flat.amin(dim=1).view(-1, 1, 1, 1)
+        hi = flat.amax(dim=1).view(-1, 1, 1, 1)
+        span = hi - lo
+        if not torch.isfinite(span).all():
+            raise InputError(
+                "depth holds NaN or inf values; fill the holes first with lensblur.depth.fill_holes(depth).")
+        if (span <= 0).any():
+            raise InputError(
+                f"depth is constant (every pixel = {float(lo.flatten()[0]):g}), so it says nothing about "
+                "what is near or far. Pass a real depth or disparity map, or a blur map (coc_px) instead.")
+        return replace(self, values=(disp - lo) / span, kind="disparity", scale="relative")
+
+
+@dataclass(frozen=True, eq=False)
+class Scene:
+    """A photo and, when known, its depth.
+
+    Attributes:
+        image: ``(B, 3, H, W)`` float32, linear RGB.
+        depth: the scene's depth or disparity, same H and W as the image, or None.
+        meta: file metadata carried to the output (ICC profile, EXIF, bit depth), see ``lensblur.io``.
+    """
+
+    image: Tensor
+    depth: DepthMap | None = None
+    meta: Any = None
+
+    def with_depth(self, depth: DepthMap) -> Scene:
+        """A copy of the scene holding ``depth``."""
+        return replace(self, depth=depth)
+
+
+@dataclass(frozen=True, eq=False)
+class Aperture:
+    """The shape of the lens opening, which is the shape of every out-of-focus highlight.
+
+    Attributes:
+        blades: number of straight diaphragm blades (>= 3), or None for a circle.
+        rotation_deg: rotation of the polygon, counter-clockwise as seen in the image; at 0 a vertex
+            points straight up.
+        roundness: blade curvature, 0 = straight edges (a regular polygon), 1 = a circle.
+        kernel: a custom aperture image ``(h, w)`` of non-negative weights (for example a heart or a
+            cat's-eye shape); its bounding square is scaled to the blur diameter. Overrides ``blades``.
+
+    The blur radius is the circumradius: polygon vertices touch the circle of the same radius.
+    """
+
+    blades: int | None = None
+    rotation_deg: float = 0.0
+    roundness: float = 0.0
+    kernel: np.ndarray | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.blades is not None and (
+                isinstance(self.blades, bool) or not isinstance(self.blades, (int, np.integer))
+                or self.blades < 3):
+            raise InvalidParameterError(
+                f"Aperture.blades must be an integer >= 3, or None for a circle; got {self.blades!r}.")
+        if not math.isfinite(self.rotation_deg):
+            raise InvalidParameterError(f"Aperture.rotation_deg must be finite; got {self.rotation_deg!r}.")
+        if not 0.0 <= self.roundness <= 1.0:
+            raise InvalidParameterError(
+                f"Aperture.roundness must be in [0, 1] (0 = straight blades, 1 = circle); got {self.roundness!r}.")
+        if self.kernel is not None:
+            k = np.asarray(self.kernel, dtype=np.float64)
+            if k.ndim != 2 or min(k.shape) < 1:
+                raise InvalidParameterError(
+                    f"Aperture.kernel must be a 2-D grey image (h, w); got shape {k.shape}. "
+                    "Load it with lensblur.io.read_kernel(path).")
+            if not np.isfinite(k).all() or (k < 0).any() or k.max() <= 0:
+                raise InvalidParameterError(
+                    "Aperture.kernel must hold finite, non-negative weights with at least one positive value.")
+            object.__setattr__(self, "kernel", np.ascontiguousarray(k))
+
+    @property
+    def name(self) -> str:
+        """A short human-readable description, used in file names and logs."""
+        if self.kernel is not None:
+            return "custom-kernel"
+        if self.blades is None:
+            return "circle"
+        return f"{self.blades}-blade"
+
+
+CIRCLE = Aperture()
+
+CocModel = Literal["thin-lens", "fixed-sensor"]
+
+
+@dataclass(frozen=True)
+class Lens:
+    """How much blur, and of what shape.
+
+    Give either ``strength_px`` (BokehMe's K) or a photographic lens (``f_number`` and
+    ``focal_length_mm``; needs metric depth).
+
+    Attributes:
+        strength_px: BokehMe's K, the blur radius in px at a normalised disparity difference of 1
+            (r = K·|d − d_f|, with d normalised to [0, 1]).
+        f_number: N of the photographic lens.
+        focal_length_mm: focal length f of the photographic lens.
+        sensor_width_mm: width of the sensor the photo's full width maps to (36 = full frame).
+        coc_model: ``"thin-lens"`` uses the textbook CoC diameter (f/N)·f·|z − S| / (z·(S − f));
+            ``"fixed-sensor"`` drops the S/(S − f) factor, as Blender Cycles does (sensor kept at f).
+        aperture: the aperture shape.
+    """
+
+    strength_px: float | None = None
+    f_number: float | None = None
+    focal_length_mm: float | None = None
+    sensor_width_mm: float = 36.0
+    coc_model: CocModel = "thin-lens"
+    aperture: Aperture = CIRCLE
+
+    def __post_init__(self) -> None:
+        photographic = self.f_number is not None or self.focal_length_mm is not None
+        if self.strength_px is not None and photographic:
+            raise InvalidParameterError(
+                "Lens takes either strength_px (BokehMe's K) or f_number + focal_length_mm, not both; "
+                f"got strength_px={self.strength_px}, f_number={self.f_number}, "
+                f"focal_length_mm={self.focal_length_mm}.")
+        if self.strength_px is None and not photographic:
+            raise InvalidParameterError(
+                "Lens needs a blur amount: strength_px=K (for example Lens(strength_px=20)), or "
+                "f_number and focal_length_mm for a photographic lens with metric depth.")
+        if self.strength_px is not None and not (math.isfinite(self.strength_px) and self.strength_px >= 0):
+            raise InvalidParameterError(
+                f"Lens.strength_px (blur radius in px) must be finite and >= 0; got {self.strength_px}. "
+                "Use 0 for no blur.")
+        if photographic:
+            for name in ("f_number", "focal_length_mm"):
+                value = getattr(self, name)
+                if value is None or not (math.isfinite(value) and value > 0):
+                    raise InvalidParameterError(
+                        f"Lens.{name} must be a positive number for a photographic lens; got {value}.")
+        if not (math.isfinite(self.sensor_width_mm) and self.sensor_width_mm > 0):
+            raise InvalidParameterError(
+                f"Lens.sensor_width_mm must be positive; got {self.sensor_width_mm}.")
+        if self.coc_model not in ("thin-lens", "fixed-sensor"):
+            raise InvalidParameterError(
+                f"Lens.coc_model must be 'thin-lens' or 'fixed-sensor'; got {self.coc_model!r}.")
+        if not isinstance(self.aperture, Aperture):
+            raise InvalidParameterError(
+                f"Lens.aperture must be an Aperture; got {type(self.aperture).__name__}.")
+
+    @property
+    def is_photographic(self) -> bool:
+        """True when the blur comes from f-number and focal length (needs metric depth)."""
+        return self.strength_px is None
+
+
+@dataclass(frozen=True)
+class Focus:
+    """Where the focal plane is, and how deep the sharp zone around it is.
+
+    Build it with one of the constructors: :meth:`at_pixel`, :meth:`at_disparity`,
+    :meth:`at_distance` or :meth:`between`. Disparity values are in the units of the disparity the blur is
+    computed from: normalised [0, 1] (1 = nearest) for relative depth, 1/metres for metric depth.
+
+    Attributes:
+        disparity: focus disparity d_f.
+        pixel: ``(x, y)`` of a clicked pixel; d_f is the median disparity in a window around it.
+        window_px: side of that square window.
+        distance_m: focus distance S in metres (metric depth only).
+        band: ``(far, near)`` disparity range kept perfectly sharp.
+        tolerance: half-width of the sharp band around a point focus, in disparity units.
+    """
+
+    disparity: float | None = None
+    pixel: tuple[int, int] | None = None
+    window_px: int = 9
+    distance_m: float | None = None
+    band: tuple[float, float] | None = None
+    tolerance: float = 0.0
+
+    def __post_init__(self) -> None:
+        given = [n for n in ("disparity", "pixel", "distance_m", "band") if getattr(self, n) is not None]
+        if len(given) != 1:
+            raise InvalidParameterError(
+                "Focus needs exactly one of disparity, pixel, distance_m or band; "
+                f"got {given or 'none'}. Use Focus.at_pixel(x=..., y=...), Focus.at_disparity(d), "
+                "Focus.at_distance(m) or Focus.between(far, near).")
+        if self.window_px < 1:
+            raise InvalidParameterError(f"Focus.window_px must be >= 1; got {self.window_px}.")
+        if not (math.isfinite(self.tolerance) and self.tolerance >= 0):
+            raise InvalidParameterError(f"Focus.tolerance must be >= 0; got {self.tolerance}.")
+        if self.distance_m is not None and not (math.isfinite(self.distance_m) and self.distance_m > 0):
+            raise InvalidParameterError(f"Focus.distance_m must be a positive distance; got {self.distance_m}.")
+        if self.disparity is not None and not math.isfinite(self.disparity):
+            raise InvalidParameterError(f"Focus.disparity must be finite; got {self.disparity}.")
+        if self.band is not None:
+            far, near = self.band
+            if not (math.isfinite(far) and math.isfinite(near)) or far > near:
+                raise InvalidParameterError(
+                    f"Focus.band must be (far, near) disparities with far <= near; got {self.band}. "
+                    "Disparity grows towards the camera, so the near end is the larger number.")
+
+    @classmethod
+    def at_pixel(cls, *, x: int, y: int, window_px: int = 9, tolerance: float = 0.0) -> Focus:
+        """Focus on the median disparity around pixel (x, y) (x = column, y = row)."""
+        return cls(pixel=(int(x), int(y)), window_px=window_px, tolerance=tolerance)
+
+    @classmethod
+    def at_disparity(cls, disparity: float, *, tolerance: float = 0.0) -> Focus:
+        """Focus at a disparity value (normalised [0, 1] for relative depth)."""
+        return cls(disparity=float(disparity), tolerance=tolerance)
+
+    @classmethod
+    def at_distance(cls, distance_m: float, *, tolerance: float = 0.0) -> Focus:
+        """Focus at a distance in metres (needs metric depth)."""
+        return cls(distance_m=float(distance_m), tolerance=tolerance)
+
+    @classmethod
+    def between(cls, far: float, near: float) -> Focus:
+        """Keep every disparity in [far, near] perfectly sharp (a whole face, say)."""
+        return cls(band=(float(far), float(near)))
+
+
+@dataclass(frozen=True)
+class Highlights:
+    """Bright-highlight boost, so clipped light sources bloom into bokeh balls.
+
+    A clipped highlight in a photo was brighter than the file can hold. Before blurring, pixels whose
+    brightest channel exceeds ``threshold`` (linear light) are multiplied by up to ``1 + gain``, but only
+    where they will be blurred: the boost ramps in between a blur radius of ``min_blur_px`` and twice
+    that, so in-focus highlights are untouched (BokehMe's demo does the same with its ``--highlight``).
+
+    Attributes:
+        threshold: linear brightness above which the boost starts (0.75 linear ≈ 0.88 sRGB).
+        gain: extra brightness at full strength (1 + gain times).
+        min_blur_px: blur radius below which nothing is boosted.
+    """
+
+    threshold: float = 0.75
+    gain: float = 3.0
+    min_blur_px: float = 1.5
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.threshold < 1.0:
+            raise InvalidParameterError(
+                f"Highlights.threshold must be in [0, 1) (linear light); got {self.threshold}.")
+        if not (math.isfinite(self.gain) and self.gain >= 0):
+            raise InvalidParameterError(f"Highlights.gain must be >= 0; got {self.gain}.")
+        if not (math.isfinite(self.min_blur_px) and self.min_blur_px >= 0):
+            raise InvalidParameterError(f"Highlights.min_blur_px must be >= 0; got {self.min_blur_px}.")
+
+
+@dataclass(frozen=True, eq=False)
+class RenderResult:
+    """What a render returns.
+
+    Attributes:
+        image: ``(B, 3, H, W)`` linear RGB, the shallow-depth-of-field image.
+        coc_px: ``(B, 1, H, W)`` signed blur radius in px (positive = nearer than focus).
+        dilated_coc_px: BokehMe's dilated signed defocus (signed maximum of the truncated radii of every
+            aperture covering a pixel), when asked for, else None.
+        focus_band: the resolved ``(far, near)`` disparities kept sharp, or None for a given blur map.
+        extras: anything else a renderer reports (timings, backend).
+    """
+
+    image: Tensor
+    coc_px: Tensor
+    dilated_coc_px: Tensor | None = None
+    focus_band: tuple[float, float] | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
