@@ -1,0 +1,23 @@
+"""Files in and out: photos, depth maps, aperture images and the bundled sample."""
+
+from .depth_files import DEPTH_SUFFIXES, DepthKindWarning, read_depth, write_depth
+from .images import IMAGE_SUFFIXES, ImageMeta, linear_to_srgb, read_image, srgb_to_linear, write_image
+from .kernels import read_kernel
+from .samples import motorcycle
+from .scene import load_scene
+
+__all__ = [
+    "DEPTH_SUFFIXES",
+    "IMAGE_SUFFIXES",
+    "DepthKindWarning",
+    "ImageMeta",
+    "linear_to_srgb",
+    "load_scene",
+    "motorcycle",
+    "read_depth",
+    "read_image",
+    "read_kernel",
+    "srgb_to_linear",
+    "write_depth",
+    "write_image",
+]

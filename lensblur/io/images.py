@@ -1,0 +1,333 @@
+"""Photos in and out: the only place that sees sRGB, uint8/uint16 and file formats.
+
+Reading applies the EXIF orientation and returns linear RGB ``(1, 3, H, W)`` float32 plus an
+:class:`ImageMeta` (ICC profile, EXIF, bit depth). Writing encodes to sRGB, keeps the ICC profile and
+EXIF (with the orientation tag reset, since the pixels are already upright), writes 16-bit PNG/TIFF
+at full precision, and is atomic: a temporary file in the target folder is renamed into place, an
+existing file is kept unless ``overwrite=True``, and an input file is never an output.
+
+Colour: pixel values are decoded with the sRGB transfer curve. A photo tagged with another RGB space
+(Display P3, say) keeps its primaries untouched, because the ICC profile is carried to the output
+unchanged; P3 and sRGB share the transfer curve, so the linear-light maths stays right.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import tempfile
+import zlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from .._checks import check_image
+from ..errors import FileFormatError, InvalidParameterError, OutputExistsError
+
+__all__ = [
+    "ImageMeta",
+    "read_image",
+    "write_image",
+    "srgb_to_linear",
+    "linear_to_srgb",
+    "IMAGE_SUFFIXES",
+    "atomic_write_bytes",
+    "check_output_path",
+]
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff")
+_ORIENTATION = 0x0112
+
+
+@dataclass(frozen=True)
+class ImageMeta:
+    """What a photo file said about itself, carried to the output.
+
+    Attributes:
+        path: the file it came from.
+        bit_depth: 8 or 16 bits per channel.
+        icc_profile: the embedded ICC profile, or None.
+        exif: raw EXIF bytes with the orientation reset to 1 (pixels are stored upright), or None.
+        orientation: the EXIF orientation the file had (1..8), already applied to the pixels.
+    """
+
+    path: str | None = None
+    bit_depth: int = 8
+    icc_profile: bytes | None = None
+    exif: bytes | None = None
+    orientation: int = 1
+
+
+def srgb_to_linear(x: Tensor) -> Tensor:
+    """sRGB-encoded values in [0, 1] to linear light (IEC 61966-2-1)."""
+    x = x.clamp(0.0, 1.0)
+    return torch.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4)
+
+
+def linear_to_srgb(x: Tensor) -> Tensor:
+    """Linear light to sRGB-encoded values in [0, 1]; values above 1 are clipped."""
+    x = x.clamp(0.0, 1.0)
+    return torch.where(x <= 0.0031308, x * 12.92, 1.055 * x.clamp_min(0.0031308) ** (1 / 2.4) - 0.055)
+
+
+def _orient(array: np.ndarray, orientation: int) -> np.ndarray:
+    """Apply an EXIF orientation (1..8) to an (H, W, ...) array, giving the upright picture."""
+    ops = {
+        2: lambda a: a[:, ::-1],
+        3: lambda a: a[::-1, ::-1],
+        4: lambda a: a[::-1],
+        5: lambda a: np.swapaxes(a, 0, 1),
+        6: lambda a: np.swapaxes(a, 0, 1)[:, ::-1],
+        7: lambda a: np.swapaxes(a, 0, 1)[::-1, ::-1],
+        8: lambda a: np.swapaxes(a, 0, 1)[::-1],
+    }
+    return np.ascontiguousarray(ops[orientation](array)) if orientation in ops else array
+
+
+def _open_pil(path: Path, what: str):
+    from PIL import Image, UnidentifiedImageError
+
+    if not path.exists():
+        raise FileFormatError(f"{what} file not found: {str(path)!r}. Check the path.")
+    if path.is_dir():
+        raise FileFormatError(f"{what} path is a folder, not a file: {str(path)!r}.")
+    try:
+        return Image.open(path)
+    except UnidentifiedImageError as err:
+        raise FileFormatError(
+            f"{what} file {str(path)!r} is not an image lensblur can read (JPEG, PNG, TIFF).") from err
+    except OSError as err:
+        raise FileFormatError(f"{what} file {str(path)!r} cannot be read: {err}.") from err
+
+
+def _png_bit_depth(path: Path) -> int:
+    with open(path, "rb") as f:
+        head = f.read(26)
+    return head[24] if len(head) >= 26 and head[:8] == b"\x89PNG\r\n\x1a\n" else 8
+
+
+def _exif_upright(pil_image) -> tuple[bytes | None, int]:
+    exif = pil_image.getexif()
+    orientation = int(exif.get(_ORIENTATION, 1) or 1)
+    if not len(exif):
+        return None, orientation
+    if _ORIENTATION in exif:
+        exif[_ORIENTATION] = 1
+    return exif.tobytes(), orientation
+
+
+def read_image(path: str | os.PathLike) -> tuple[Tensor, ImageMeta]:
+    """Read a JPEG, PNG (8/16-bit) or TIFF (8/16-bit) photo as linear RGB.
+
+    Args:
+        path: the photo.
+
+    Returns:
+        ``(image, meta)``: ``(1, 3, H, W)`` float32 linear RGB in [0, 1], upright, and its metadata.
+
+    Raises:
+        FileFormatError: missing, unreadable or truncated file, or an unsupported format.
+    """
+    path = Path(path)
+    pil = _open_pil(path, "image")
+    with pil:
+        fmt = (pil.format or "").upper()
+        icc = pil.info.get("icc_profile") or None
+        exif, orientation = _exif_upright(pil)
+        bit_depth = 8
+        if fmt == "PNG":
+            bit_depth = 16 if _png_bit_depth(path) == 16 else 8
+        elif fmt == "TIFF":
+            bits = pil.tag_v2.get(258, (8,))
+            bit_depth = 16 if (bits[0] if isinstance(bits, tuple) else bits) == 16 else 8
+        elif fmt not in ("JPEG", "MPO"):
+            raise FileFormatError(
+                f"image file {str(path)!r} is {fmt or 'an unknown format'}; lensblur reads JPEG, PNG and TIFF.")
+        if bit_depth == 16 and pil.mode not in ("I;16", "I;16B", "I;16L", "I"):
+            array = _read_16bit_colour(path)
+        else:
+            try:
+                pil.load()
+            except (OSError, SyntaxError) as err:
+                raise FileFormatError(f"image file {str(path)!r} is damaged or truncated: {err}.") from err
+            if pil.mode.startswith("I"):
+                array = np.asarray(pil, dtype=np.float64) / 65535.0
+                bit_depth = 16
+            else:
+                array = np.asarray(pil.convert("RGB"), dtype=np.float32) / 255.0
+    if array.ndim == 2:
+        array = np.repeat(array[:, :, None], 3, axis=2)
+    array = _orient(array, orientation)
+    tensor = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32)).permute(2, 0, 1)[None]
+    meta = ImageMeta(path=str(path), bit_depth=bit_depth, icc_profile=icc, exif=exif, orientation=orientation)
+    return srgb_to_linear(tensor).contiguous(), meta
+
+
+def _read_16bit_colour(path: Path) -> np.ndarray:
+    import cv2
+
+    array = cv2.imread(str(path), cv2.IMREAD_UNCHANGED | cv2.IMREAD_IGNORE_ORIENTATION)
+    if array is None:
+        raise FileFormatError(f"image file {str(path)!r} is damaged or truncated (16-bit decode failed).")
+    if array.ndim == 3:
+        array = array[:, :, 2::-1] if array.shape[2] >= 3 else array[:, :, :1]
+    scale = 65535.0 if array.dtype == np.uint16 else 255.0
+    return array.astype(np.float32) / scale
+
+
+def check_output_path(path: str | os.PathLike, *, overwrite: bool, inputs: Iterable[str | os.PathLike] = ()) -> Path:
+    """Refuse to write over an input, or over an existing file unless ``overwrite``."""
+    path = Path(path)
+    for source in inputs:
+        if source is not None and Path(source).exists() and path.exists() and os.path.samefile(source, path):
+            raise OutputExistsError(
+                f"output path {str(path)!r} is the input file; choose another output name (the input is "
+                "never overwritten).")
+        if source is not None and Path(source).resolve() == path.resolve():
+            raise OutputExistsError(
+                f"output path {str(path)!r} is the input file; choose another output name.")
+    if path.exists() and not overwrite:
+        raise OutputExistsError(
+            f"output file {str(path)!r} already exists; pass overwrite=True (CLI: --overwrite) to replace it.")
+    if not path.parent.exists():
+        raise FileFormatError(f"output folder {str(path.parent)!r} does not exist; create it first.")
+    return path
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to a temporary file beside ``path``, then rename it into place."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+
+def _png_with_metadata(png: bytes, icc: bytes | None, exif: bytes | None) -> bytes:
+    """Insert iCCP and eXIf chunks right after IHDR (PNG spec: both before IDAT)."""
+    ihdr_end = 8 + 8 + 13 + 4
+    extra = b""
+    if icc:
+        extra += _png_chunk(b"iCCP", b"icc\x00\x00" + zlib.compress(icc))
+    if exif:
+        payload = exif[6:] if exif.startswith(b"Exif\x00\x00") else exif
+        extra += _png_chunk(b"eXIf", payload)
+    return png[:ihdr_end] + extra + png[ihdr_end:]
+
+
+def write_image(
+    path: str | os.PathLike,
+    image: Tensor,
+    *,
+    meta: ImageMeta | None = None,
+    bit_depth: int | None = None,
+    overwrite: bool = False,
+    quality: int = 95,
+    inputs: Iterable[str | os.PathLike] = (),
+) -> Path:
+    """Write linear RGB ``(1, 3, H, W)`` (or ``(3, H, W)``) as an sRGB JPEG, PNG or TIFF, atomically.
+
+    Args:
+        path: output file; the suffix picks the format.
+        image: linear RGB; values are clipped to [0, 1].
+        meta: metadata to carry over (ICC profile, EXIF); its bit depth is the default.
+        bit_depth: 8 or 16 (PNG and TIFF only); defaults to the input's, else 8.
+        overwrite: replace an existing file.
+        quality: JPEG quality.
+        inputs: input files this output must never replace.
+
+    Returns:
+        The path written.
+    """
+    if isinstance(image, Tensor) and image.ndim == 3:
+        image = image[None]
+    check_image(image)
+    if image.shape[0] != 1:
+        raise InvalidParameterError(f"write_image writes one image; got a batch of {image.shape[0]}.")
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in IMAGE_SUFFIXES:
+        raise InvalidParameterError(
+            f"output {str(path)!r} has suffix {suffix or '(none)'!r}; use one of {', '.join(IMAGE_SUFFIXES)}.")
+    depth = bit_depth if bit_depth is not None else (meta.bit_depth if meta else 8)
+    if suffix in (".jpg", ".jpeg"):
+        if bit_depth == 16:
+            raise InvalidParameterError("JPEG holds 8 bits per channel; write .png or .tif for bit_depth=16.")
+        depth = 8
+    if depth not in (8, 16):
+        raise InvalidParameterError(f"bit_depth must be 8 or 16; got {depth}.")
+    path = check_output_path(path, overwrite=overwrite, inputs=inputs)
+    srgb = linear_to_srgb(image[0].detach().float().cpu()).permute(1, 2, 0).numpy()
+    icc = meta.icc_profile if meta else None
+    exif = meta.exif if meta else None
+    atomic_write_bytes(path, _encode(srgb, suffix, depth, icc, exif, quality))
+    return path
+
+
+def _encode(srgb: np.ndarray, suffix: str, depth: int, icc: bytes | None, exif: bytes | None, quality: int) -> bytes:
+    import io
+
+    if depth == 16:
+        data = np.round(srgb * 65535.0).astype(np.uint16)
+        if suffix == ".png":
+            import cv2
+
+            ok, png = cv2.imencode(".png", np.ascontiguousarray(data[:, :, ::-1]))
+            if not ok:
+                raise FileFormatError("16-bit PNG encoding failed")
+            return _png_with_metadata(png.tobytes(), icc, exif)
+        import tifffile
+
+        buffer = io.BytesIO()
+        tifffile.imwrite(buffer, data, photometric="rgb", compression="zlib", iccprofile=icc,
+                         extratags=_tiff_exif_text_tags(exif))
+        return buffer.getvalue()
+    from PIL import Image
+
+    pil = Image.fromarray(np.round(srgb * 255.0).astype(np.uint8), "RGB")
+    options: dict = {}
+    if icc:
+        options["icc_profile"] = icc
+    if exif:
+        options["exif"] = exif
+    buffer = io.BytesIO()
+    if suffix in (".jpg", ".jpeg"):
+        pil.save(buffer, "JPEG", quality=quality, subsampling=0, **options)
+    elif suffix == ".png":
+        pil.save(buffer, "PNG", **options)
+    else:
+        pil.save(buffer, "TIFF", compression="tiff_deflate", **options)
+    return buffer.getvalue()
+
+
+def _tiff_exif_text_tags(exif: bytes | None) -> list[tuple]:
+    """The text tags of the EXIF main directory (make, model, date, artist, copyright) as TIFF tags.
+
+    tifffile writes 16-bit RGB but not a full EXIF sub-directory; these tags are what survives.
+    """
+    if not exif:
+        return []
+    from PIL import Image
+
+    parsed = Image.Exif()
+    parsed.load(exif)
+    tags = []
+    for code in (271, 272, 305, 306, 315, 33432):  # Make, Model, Software, DateTime, Artist, Copyright
+        value = parsed.get(code)
+        if isinstance(value, str) and value:
+            tags.append((code, "s", 0, value, True))
+    return tags

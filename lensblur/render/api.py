@@ -1,0 +1,132 @@
+"""``render()``: from a scene, a lens and a focus to a shallow-depth-of-field image."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+from torch import Tensor
+
+from .._checks import check_coc, check_image
+from ..depth.convert import prepare_depth
+from ..errors import InputError, InvalidParameterError, UnknownNameError
+from ..optics.coc import signed_coc_px, thin_lens_strength_px
+from ..optics.focus import resolve_focus
+from ..types import CIRCLE, Focus, Highlights, Lens, RenderResult, Scene
+from .classical.highlights import boost_highlights
+from .classical.scatter import scatter_blur
+
+log = logging.getLogger(__name__)
+
+__all__ = ["RENDERERS", "render", "blur_map"]
+
+RENDERERS: dict[str, Callable[..., RenderResult]] = {
+    "scatter": scatter_blur,
+}
+
+
+def blur_map(scene: Scene, *, lens: Lens, focus: Focus) -> tuple[Tensor, tuple[float, float], float]:
+    """The signed blur radius map of a scene: ``(coc_px, (far, near), strength_px)``.
+
+    With ``lens.strength_px`` (BokehMe's K) the disparity is normalised per image to [0, 1]; with a
+    photographic lens the depth must be metric and K follows from the thin-lens formula
+    (``optics.coc``), focused at the middle of the focus band.
+    """
+    check_image(scene.image)
+    if scene.depth is None:
+        raise InputError(
+            "the scene has no depth map, and no blur map (coc_px) was given. Pass depth "
+            "(CLI: --depth MAP; Python: scene.with_depth(lensblur.read_depth(path))).")
+    height, width = scene.image.shape[-2:]
+    depth = prepare_depth(scene.depth, (height, width))
+    if lens.is_photographic:
+        if depth.scale != "metric":
+            raise InvalidParameterError(
+                "a photographic lens (f_number, focal_length_mm) needs metric depth, but the depth map is "
+                "relative. Give the blur as strength_px=K (CLI: --blur K), or pass metric depth "
+                "(CLI: --depth-scale metric).")
+        disparity = depth.to_disparity()
+        far, near = resolve_focus(focus, disparity)
+        centre = 0.5 * (far + near)
+        if centre <= 0:
+            raise InvalidParameterError(f"the focus disparity must be positive (1/m); got {centre}.")
+        strength = thin_lens_strength_px(
+            f_number=lens.f_number, focal_length_mm=lens.focal_length_mm, focus_distance_m=1.0 / centre,
+            image_width_px=width, sensor_width_mm=lens.sensor_width_mm, coc_model=lens.coc_model)
+    else:
+        disparity = depth.normalized()
+        far, near = resolve_focus(focus, disparity)
+        strength = float(lens.strength_px)
+    coc = signed_coc_px(disparity.values.to(scene.image.device), far=far, near=near, strength_px=strength)
+    return coc, (far, near), strength
+
+
+def render(
+    scene: Scene,
+    *,
+    lens: Lens | None = None,
+    focus: Focus | None = None,
+    coc_px: Tensor | None = None,
+    highlights: Highlights | None = None,
+    gamma: float = 1.0,
+    renderer: str = "scatter",
+    backend: str = "auto",
+    return_dilated: bool = False,
+    progress: bool = False,
+) -> RenderResult:
+    """Render shallow depth of field.
+
+    Args:
+        scene: the photo (linear RGB) and its depth.
+        lens: blur amount and aperture shape. Optional when ``coc_px`` is given (then only its
+            aperture is used; default circle).
+        focus: where the focal plane is. Not needed when ``coc_px`` is given.
+        coc_px: a precomputed ``(B, 1, H, W)`` signed blur radius in px (positive = nearer), used instead
+            of depth, lens and focus (for evaluation and neural renderers).
+        highlights: boost clipped highlights into bokeh balls, or None.
+        gamma: BokehMe's γ on linear light (1 = physically linear; higher emphasises bright pixels).
+        renderer: a name in ``RENDERERS``.
+        backend: ``"auto"``, ``"numba"``, ``"torch"`` or ``"reference"``; the image's device decides
+            for ``"auto"`` (a CUDA tensor renders on the GPU through torch).
+        return_dilated: also return BokehMe's dilated signed defocus map.
+        progress: show a progress bar.
+
+    Returns:
+        RenderResult(image, coc_px, dilated_coc_px, focus_band, extras).
+
+    Example:
+        >>> import torch
+        >>> scene = Scene(torch.rand(1, 3, 16, 16), DepthMap(torch.rand(1, 1, 16, 16), kind="disparity",
+        ...               scale="relative"))
+        >>> out = render(scene, lens=Lens(strength_px=4), focus=Focus.at_disparity(0.5))
+        >>> out.image.shape, float(out.coc_px.abs().max()) <= 2.0
+        (torch.Size([1, 3, 16, 16]), True)
+    """
+    start = time.perf_counter()
+    if renderer not in RENDERERS:
+        raise UnknownNameError.suggest("renderer", renderer, RENDERERS)
+    image = check_image(scene.image)
+    band = None
+    strength = None
+    if coc_px is None:
+        if lens is None or focus is None:
+            raise InvalidParameterError(
+                "render needs lens= and focus= (or a precomputed coc_px=); got "
+                f"lens={'set' if lens else None}, focus={'set' if focus else None}. Example: "
+                "render(scene, lens=Lens(strength_px=20), focus=Focus.at_pixel(x=100, y=80)).")
+        coc_px, band, strength = blur_map(scene, lens=lens, focus=focus)
+    else:
+        check_coc(coc_px, like=image)
+        coc_px = coc_px.to(image.device, image.dtype)
+    aperture = lens.aperture if lens is not None else CIRCLE
+    if highlights is not None:
+        image = boost_highlights(image, coc_px, highlights)
+    result = RENDERERS[renderer](image, coc_px, aperture=aperture, gamma=gamma, backend=backend,
+                                 return_dilated=return_dilated, progress=progress)
+    extras = dict(result.extras, renderer=renderer, seconds=time.perf_counter() - start)
+    if strength is not None:
+        extras["strength_px"] = strength
+    log.info("rendered %s in %.3f s", tuple(image.shape), extras["seconds"])
+    return RenderResult(image=result.image, coc_px=coc_px, dilated_coc_px=result.dilated_coc_px,
+                        focus_band=band, extras=extras)
