@@ -21,6 +21,7 @@ from .errors import (
 )
 from .io import load_scene, read_depth, read_image, write_image
 from .render import RENDERERS, render, scatter_blur
+from .render.classical import BACKENDS
 from .types import Aperture, DepthMap, Focus, Highlights, Lens, RenderResult, Scene
 
 save_image = write_image
@@ -29,6 +30,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Aperture",
+    "BACKENDS",
     "DepthMap",
     "FileFormatError",
     "Focus",

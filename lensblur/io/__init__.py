@@ -3,6 +3,7 @@
 from .depth_files import DEPTH_SUFFIXES, DepthKindWarning, read_depth, write_depth
 from .images import IMAGE_SUFFIXES, ImageMeta, linear_to_srgb, read_image, srgb_to_linear, write_image
 from .kernels import read_kernel
+from .previews import coc_preview, disparity_preview
 from .samples import motorcycle
 from .scene import load_scene
 
@@ -11,6 +12,8 @@ __all__ = [
     "IMAGE_SUFFIXES",
     "DepthKindWarning",
     "ImageMeta",
+    "coc_preview",
+    "disparity_preview",
     "linear_to_srgb",
     "load_scene",
     "motorcycle",

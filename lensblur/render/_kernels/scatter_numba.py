@@ -159,9 +159,10 @@ def _normalise_rows(acc, out, y0):
             s1 += acc[i, x, 1]
             s2 += acc[i, x, 2]
             sw += acc[i, x, 3]
-            out[0, y0 + i, x] = s0 / sw
-            out[1, y0 + i, x] = s1 / sw
-            out[2, y0 + i, x] = s2 / sw
+            # the running sums cancel large steps, so float rounding can leave -1e-7 where 0 is meant
+            out[0, y0 + i, x] = max(s0 / sw, 0.0)
+            out[1, y0 + i, x] = max(s1 / sw, 0.0)
+            out[2, y0 + i, x] = max(s2 / sw, 0.0)
 
 
 @numba.njit(cache=True, inline="always")

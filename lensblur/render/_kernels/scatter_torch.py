@@ -77,5 +77,5 @@ def scatter_torch(image: Tensor, coc_px: Tensor, aperture: Aperture) -> Tensor:
             contrib = (steps[:, :, None] * values[idx][None, :, :]).reshape(-1, channels + 1)
             acc = acc.index_add(0, flat, contrib)
         sums = acc.view(height, width + 1, channels + 1)[:, :width].cumsum(dim=1)
-        outputs.append((sums[..., :channels] / sums[..., channels:]).permute(2, 0, 1))
+        outputs.append((sums[..., :channels] / sums[..., channels:]).clamp_min(0).permute(2, 0, 1))
     return torch.stack(outputs)

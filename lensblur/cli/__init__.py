@@ -1,0 +1,174 @@
+"""``lensblur`` command line: render, demo, env. Parses arguments and calls the public API only."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from pathlib import Path
+
+import lensblur as lb
+from lensblur.io import coc_preview, read_kernel
+from lensblur.io.images import check_output_path
+
+__all__ = ["main", "build_parser"]
+
+
+def _pair(kind: type, names: str):
+    def parse(text: str):
+        parts = text.replace(" ", "").split(",")
+        if len(parts) != 2:
+            raise argparse.ArgumentTypeError(f"expected {names} separated by a comma (like 120,80); got {text!r}")
+        try:
+            return tuple(kind(p) for p in parts)
+        except ValueError as err:
+            raise argparse.ArgumentTypeError(f"expected two numbers {names}; got {text!r}") from err
+
+    return parse
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``lensblur`` command."""
+    parser = argparse.ArgumentParser(prog="lensblur", description="Realistic shallow depth of field from a photo and its depth.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    r = sub.add_parser("render", help="render a photo with a depth or disparity map",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    r.add_argument("photo", type=Path, help="JPEG, PNG or TIFF photo")
+    r.add_argument("-o", "--output", type=Path, required=True, help="output image (.jpg, .png, .tif)")
+    r.add_argument("--depth", type=Path, required=True, help="depth or disparity map (.png, .tif, .exr, .npy, .pfm)")
+    r.add_argument("--depth-kind", choices=["disparity", "depth"], default=None,
+                   help="what the map holds: disparity (larger = nearer) or depth (larger = farther); "
+                        "default: depth for an EXR Z channel, else disparity (with a warning)")
+    r.add_argument("--depth-scale", choices=["relative", "metric"], default="relative",
+                   help="metric = metres (depth) or 1/metres (disparity); needed for --f-number")
+    focus = r.add_mutually_exclusive_group()
+    focus.add_argument("--focus-at", type=_pair(int, "X,Y"), metavar="X,Y",
+                       help="focus on the median disparity around this pixel (x = column, y = row); default: image centre")
+    focus.add_argument("--focus-disparity", type=float, metavar="D",
+                       help="focus at this normalised disparity in [0, 1] (1 = nearest); metric: 1/m")
+    focus.add_argument("--focus-band", type=_pair(float, "FAR,NEAR"), metavar="FAR,NEAR",
+                       help="keep every disparity between FAR and NEAR sharp (normalised, 1 = nearest)")
+    focus.add_argument("--focus-distance-m", type=float, metavar="S", help="focus distance in metres (metric depth)")
+    r.add_argument("--focus-window", type=int, default=9, help="side in px of the median window of --focus-at")
+    r.add_argument("--focus-tolerance", type=float, default=0.0,
+                   help="half-width of the sharp band around the focus, in disparity units")
+    blur = r.add_argument_group("blur amount (give --blur, or --f-number with --focal-length-mm)")
+    blur.add_argument("--blur", type=float, metavar="K",
+                      help="BokehMe's K: blur radius in px at a normalised disparity difference of 1 "
+                           "(default: 2%% of the image width)")
+    blur.add_argument("--f-number", type=float, metavar="N", help="photographic f-number (needs metric depth)")
+    blur.add_argument("--focal-length-mm", type=float, metavar="F", help="photographic focal length")
+    blur.add_argument("--sensor-width-mm", type=float, default=36.0, help="sensor width the photo spans")
+    blur.add_argument("--coc-model", choices=["thin-lens", "fixed-sensor"], default="thin-lens",
+                      help="thin-lens: textbook CoC; fixed-sensor: Blender Cycles' convention")
+    ap = r.add_argument_group("aperture")
+    ap.add_argument("--blades", type=int, default=None, help="number of diaphragm blades (default: circle)")
+    ap.add_argument("--rotation-deg", type=float, default=0.0, help="blade polygon rotation, counter-clockwise")
+    ap.add_argument("--roundness", type=float, default=0.0, help="blade curvature, 0 = straight, 1 = circle")
+    ap.add_argument("--aperture-image", type=Path, default=None, help="custom aperture image (bright = open)")
+    r.add_argument("--gamma", type=float, default=1.0, help="BokehMe's gamma on linear light (1 = off)")
+    r.add_argument("--highlights", action="store_true", help="boost clipped highlights into bokeh balls")
+    r.add_argument("--highlight-threshold", type=float, default=lb.Highlights().threshold,
+                   help="linear brightness where the boost starts")
+    r.add_argument("--highlight-gain", type=float, default=lb.Highlights().gain, help="extra brightness factor")
+    r.add_argument("--save-coc", type=Path, default=None, help="also write a colour-mapped signed blur map here")
+    r.add_argument("--bit-depth", type=int, choices=[8, 16], default=None,
+                   help="output bits per channel (default: as the input; JPEG is always 8)")
+    r.add_argument("--backend", choices=list(lb.BACKENDS), default="auto",
+                   help="numba = CPU row spans; torch = any device (CUDA when the image is there)")
+    r.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    r.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+
+    d = sub.add_parser("demo", help="render the bundled Middlebury sample at several settings")
+    d.add_argument("--out", type=Path, default=Path("outputs/demo"), help="folder for the results")
+    d.add_argument("--overwrite", action="store_true", help="replace results of an earlier demo run")
+    d.add_argument("--quiet", action="store_true")
+
+    sub.add_parser("env", help="print versions for bug reports")
+    return parser
+
+
+def _lens(args: argparse.Namespace, width: int) -> lb.Lens:
+    if args.aperture_image is not None:
+        aperture = read_kernel(args.aperture_image)
+    else:
+        aperture = lb.Aperture(blades=args.blades, rotation_deg=args.rotation_deg, roundness=args.roundness)
+    if args.f_number is not None or args.focal_length_mm is not None:
+        if args.blur is not None:
+            raise lb.InvalidParameterError("give either --blur K or --f-number/--focal-length-mm, not both.")
+        return lb.Lens(f_number=args.f_number, focal_length_mm=args.focal_length_mm,
+                       sensor_width_mm=args.sensor_width_mm, coc_model=args.coc_model, aperture=aperture)
+    strength = args.blur if args.blur is not None else round(0.02 * width, 1)
+    return lb.Lens(strength_px=strength, aperture=aperture)
+
+
+def _focus(args: argparse.Namespace, height: int, width: int) -> lb.Focus:
+    tolerance = args.focus_tolerance
+    if args.focus_band is not None:
+        return lb.Focus.between(*args.focus_band)
+    if args.focus_disparity is not None:
+        return lb.Focus.at_disparity(args.focus_disparity, tolerance=tolerance)
+    if args.focus_distance_m is not None:
+        return lb.Focus.at_distance(args.focus_distance_m, tolerance=tolerance)
+    x, y = args.focus_at if args.focus_at is not None else (width // 2, height // 2)
+    return lb.Focus.at_pixel(x=x, y=y, window_px=args.focus_window, tolerance=tolerance)
+
+
+def _cmd_render(args: argparse.Namespace) -> int:
+    inputs = [args.photo, args.depth] + ([args.aperture_image] if args.aperture_image else [])
+    check_output_path(args.output, overwrite=args.overwrite, inputs=inputs)
+    if args.save_coc is not None:
+        check_output_path(args.save_coc, overwrite=args.overwrite, inputs=inputs + [args.output])
+    start = time.perf_counter()
+    scene = lb.load_scene(args.photo, args.depth, depth_kind=args.depth_kind, depth_scale=args.depth_scale)
+    height, width = scene.image.shape[-2:]
+    highlights = (lb.Highlights(threshold=args.highlight_threshold, gain=args.highlight_gain)
+                  if args.highlights else None)
+    result = lb.render(scene, lens=_lens(args, width), focus=_focus(args, height, width), highlights=highlights,
+                       gamma=args.gamma, backend=args.backend, progress=not args.quiet)
+    written = lb.save_image(args.output, result.image, meta=scene.meta, bit_depth=args.bit_depth,
+                            overwrite=args.overwrite, inputs=inputs)
+    if args.save_coc is not None:
+        lb.save_image(args.save_coc, coc_preview(result.coc_px), bit_depth=8, overwrite=args.overwrite, inputs=inputs)
+    if not args.quiet:
+        far, near = result.focus_band
+        print(f"depth: {scene.depth.source} ({scene.depth.kind}, {scene.depth.scale})")
+        print(f"focus band (disparity): {far:.4f}..{near:.4f}; blur K = {result.extras['strength_px']:.4g} px; "
+              f"max radius {float(result.coc_px.abs().max()):.1f} px; aperture {result.extras['aperture']}")
+        print(f"wrote {written}" + (f" and {args.save_coc}" if args.save_coc else "")
+              + f" in {time.perf_counter() - start:.2f} s")
+    return 0
+
+
+def _cmd_env() -> int:
+    import platform
+
+    import numba
+    import numpy
+    import torch
+
+    print(f"lensblur {lb.__version__}")
+    print(f"python {platform.python_version()} on {platform.platform()}")
+    print(f"torch {torch.__version__} (cuda available: {torch.cuda.is_available()}), numpy {numpy.__version__}, "
+          f"numba {numba.__version__} ({numba.get_num_threads()} threads)")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``lensblur`` command; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    try:
+        if args.command == "render":
+            return _cmd_render(args)
+        if args.command == "demo":
+            from .demo import run_demo
+
+            run_demo(args.out, overwrite=args.overwrite, progress=not args.quiet)
+            return 0
+        return _cmd_env()
+    except (ValueError, FileExistsError, ImportError) as err:
+        print(f"lensblur {args.command}: error: {err}", file=sys.stderr)
+        return 2
