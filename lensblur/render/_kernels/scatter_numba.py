@@ -51,8 +51,9 @@ def scatter_spans(image, coc, ymin, ymax, cxl, cxr, row0, row1, band_rows, reach
     for band in numba.prange(n_bands):
         y0 = row0 + band * band_rows
         y1 = min(row1, y0 + band_rows)
-        # deltas of (r, g, b, weight) per pixel, channels interleaved: one cache line per write group
-        acc = np.zeros((y1 - y0, width + 2, 4), dtype=np.float32)
+        # per pixel: steps of the running (r, g, b, weight) sums, then direct (r, g, b, weight) sums;
+        # interleaved so that one pixel's writes share a cache line
+        acc = np.zeros((y1 - y0, width, 8), dtype=np.float32)
         for sy in range(max(0, y0 - reach), min(height, y1 + reach)):
             for sx in range(width):
                 r = abs(coc[sy, sx])
@@ -94,19 +95,18 @@ def scatter_spans(image, coc, ymin, ymax, cxl, cxr, row0, row1, band_rows, reach
                         a = int(math.floor(left + 0.5))
                         b = int(math.floor(right + 0.5))
                         i = ty - y0
-                        # coverage profile: ea at a, 1 on (a, b), eb at b (a single pixel when a == b),
-                        # written as four steps of the running sum at a, a+1, b, b+1
+                        # coverage profile: ea at a, 1 on (a, b), eb at b (a single pixel when a == b).
+                        # The partial end pixels go straight into the direct sums; the full run between
+                        # them is two steps of the running sum, so in-focus pixels (a single pixel) never
+                        # go through the cancelling steps and stay exact.
                         if a == b:
-                            ea = w * (right - left)
-                            _step(acc, i, a, ea, c0, c1, c2, width)
-                            _step(acc, i, a + 1, -ea, c0, c1, c2, width)
+                            _direct(acc, i, a, w * (right - left), c0, c1, c2, width)
                         else:
-                            ea = w * (a + 0.5 - left)
-                            eb = w * (right - b + 0.5)
-                            _step(acc, i, a, ea, c0, c1, c2, width)
-                            _step(acc, i, a + 1, w - ea, c0, c1, c2, width)
-                            _step(acc, i, b, eb - w, c0, c1, c2, width)
-                            _step(acc, i, b + 1, -eb, c0, c1, c2, width)
+                            _direct(acc, i, a, w * (a + 0.5 - left), c0, c1, c2, width)
+                            _direct(acc, i, b, w * (right - b + 0.5), c0, c1, c2, width)
+                            if b - a >= 2:
+                                _step(acc, i, a + 1, w, c0, c1, c2, width)
+                                _step(acc, i, b, -w, c0, c1, c2, width)
                     t0 = t1
                     l0 = l1
                     r0 = r1
@@ -126,7 +126,7 @@ def scatter_runs(image, coc, bin_index, start, run_dy, run_x0, run_x1, run_value
     for band in numba.prange(n_bands):
         y0 = row0 + band * band_rows
         y1 = min(row1, y0 + band_rows)
-        acc = np.zeros((y1 - y0, width + 2, 4), dtype=np.float32)
+        acc = np.zeros((y1 - y0, width, 8), dtype=np.float32)
         for sy in range(max(0, y0 - reach), min(height, y1 + reach)):
             for sx in range(width):
                 r = abs(coc[sy, sx])
@@ -140,8 +140,11 @@ def scatter_runs(image, coc, bin_index, start, run_dy, run_x0, run_x1, run_value
                     if ty < y0 or ty >= y1:
                         continue
                     w = weight * run_value[j]
-                    _step(acc, ty - y0, sx + run_x0[j], w, c0, c1, c2, width)
-                    _step(acc, ty - y0, sx + run_x1[j] + 1, -w, c0, c1, c2, width)
+                    if run_x0[j] == run_x1[j]:
+                        _direct(acc, ty - y0, sx + run_x0[j], w, c0, c1, c2, width)
+                    else:
+                        _step(acc, ty - y0, sx + run_x0[j], w, c0, c1, c2, width)
+                        _step(acc, ty - y0, sx + run_x1[j] + 1, -w, c0, c1, c2, width)
         _normalise_rows(acc, out, y0)
 
 
@@ -159,10 +162,11 @@ def _normalise_rows(acc, out, y0):
             s1 += acc[i, x, 1]
             s2 += acc[i, x, 2]
             sw += acc[i, x, 3]
+            total = sw + acc[i, x, 7]
             # the running sums cancel large steps, so float rounding can leave -1e-7 where 0 is meant
-            out[0, y0 + i, x] = max(s0 / sw, 0.0)
-            out[1, y0 + i, x] = max(s1 / sw, 0.0)
-            out[2, y0 + i, x] = max(s2 / sw, 0.0)
+            out[0, y0 + i, x] = max((s0 + acc[i, x, 4]) / total, 0.0)
+            out[1, y0 + i, x] = max((s1 + acc[i, x, 5]) / total, 0.0)
+            out[2, y0 + i, x] = max((s2 + acc[i, x, 6]) / total, 0.0)
 
 
 @numba.njit(cache=True, inline="always")
@@ -189,6 +193,17 @@ def _step(acc, i, x, w, c0, c1, c2, width):
     acc[i, x, 1] += c1 * w32
     acc[i, x, 2] += c2 * w32
     acc[i, x, 3] += w32
+
+
+@numba.njit(cache=True, inline="always")
+def _direct(acc, i, x, w, c0, c1, c2, width):
+    """Add w (times the source colour) to pixel x of row i only."""
+    if 0 <= x < width:
+        w32 = np.float32(w)
+        acc[i, x, 4] += c0 * w32
+        acc[i, x, 5] += c1 * w32
+        acc[i, x, 6] += c2 * w32
+        acc[i, x, 7] += w32
 
 
 _FLOOR = -(1 << 30)

@@ -44,6 +44,7 @@ def scatter_torch(image: Tensor, coc_px: Tensor, aperture: Aperture) -> Tensor:
         weight = (1.0 / (r_all * r_all + 0.2)).to(image.dtype)
         values = torch.cat([image[b].reshape(channels, -1).t() * weight[:, None], weight[:, None]], dim=1)
         acc = torch.zeros(height * (width + 1), channels + 1, dtype=image.dtype, device=device)
+        direct = torch.zeros_like(acc)
         for dy in range(int(dy_lo_all.min()), int(dy_hi_all.max()) + 1):
             keep = (dy >= dy_lo_all) & (dy <= dy_hi_all) & (sy_all + dy >= 0) & (sy_all + dy < height)
             idx = keep.nonzero().squeeze(1)
@@ -63,19 +64,23 @@ def scatter_torch(image: Tensor, coc_px: Tensor, aperture: Aperture) -> Tensor:
             bb = torch.floor(right + 0.5)
             single = a == bb
             ea = torch.where(single, right - left, a + 0.5 - left)
-            eb = right - bb + 0.5
-            zero = torch.zeros_like(ea)
-            steps = torch.stack([
-                strip * ea,
-                torch.where(single, -strip * ea, strip * (1 - ea)),
-                torch.where(single, zero, -strip * (1 - eb)),
-                torch.where(single, zero, -strip * eb),
-            ]).to(image.dtype)
-            columns = torch.stack([a, a + 1, bb, bb + 1]).long().clamp(0, width)
+            eb = torch.where(single, torch.zeros_like(ea), right - bb + 0.5)
+            run = (bb - a >= 2).to(strip.dtype)
+            # partial end pixels are added directly; the full run between them is two running-sum steps
+            # (so an in-focus pixel never passes through cancelling steps and stays exact)
+            direct_amount = torch.stack([strip * ea, strip * eb]).to(image.dtype)
+            direct_cols = torch.stack([a, bb]).long()
+            step_amount = torch.stack([strip * run, -strip * run]).to(image.dtype)
+            step_cols = torch.stack([a + 1, bb]).long().clamp(0, width)
             rows = (sy_all[idx] + dy) * (width + 1)
-            flat = (rows[None, :] + columns).reshape(-1)
-            contrib = (steps[:, :, None] * values[idx][None, :, :]).reshape(-1, channels + 1)
-            acc = acc.index_add(0, flat, contrib)
+            vals = values[idx][None, :, :]
+            inside = (direct_cols >= 0) & (direct_cols < width)
+            direct_amount = direct_amount * inside
+            flat = (rows[None, :] + direct_cols.clamp(0, width)).reshape(-1)
+            direct = direct.index_add(0, flat, (direct_amount[:, :, None] * vals).reshape(-1, channels + 1))
+            flat = (rows[None, :] + step_cols).reshape(-1)
+            acc = acc.index_add(0, flat, (step_amount[:, :, None] * vals).reshape(-1, channels + 1))
         sums = acc.view(height, width + 1, channels + 1)[:, :width].cumsum(dim=1)
+        sums = sums + direct.view(height, width + 1, channels + 1)[:, :width]
         outputs.append((sums[..., :channels] / sums[..., channels:]).clamp_min(0).permute(2, 0, 1))
     return torch.stack(outputs)

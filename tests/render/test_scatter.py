@@ -1,0 +1,167 @@
+import numpy as np
+import pytest
+import torch
+
+from lensblur.errors import InputError, InvalidParameterError, UnknownNameError
+from lensblur.optics.apertures import footprint
+from lensblur.render import ScatterBlur, scatter_blur
+from lensblur.types import Aperture
+
+APERTURES = {
+    "circle": Aperture(),
+    "hexagon": Aperture(blades=6, rotation_deg=10),
+    "rounded-5": Aperture(blades=5, rotation_deg=-33, roundness=0.4),
+}
+
+
+def _heart() -> np.ndarray:
+    yy, xx = np.mgrid[-1:1:41j, -1:1:41j]
+    shape = ((xx**2 + (yy + 0.1) ** 2 - 0.6) ** 3 - xx**2 * (yy + 0.1) ** 3 * 2) < 0
+    return np.where(shape, 1.0, 0.0) + 0.0
+
+
+ALL_APERTURES = {**APERTURES, "kernel-image": Aperture(kernel=_heart())}
+
+
+def _random_case(seed, shape=(2, 3, 17, 21), max_radius=5.0):
+    rng = np.random.default_rng(seed)
+    image = torch.from_numpy(rng.uniform(0, 1, shape).astype(np.float32))
+    coc = torch.from_numpy(rng.uniform(-max_radius, max_radius, (shape[0], 1, *shape[2:])).astype(np.float32))
+    return image, coc
+
+
+@pytest.mark.parametrize("backend", ["numba", "torch", "reference"])
+@pytest.mark.parametrize("gamma", [1.0, 2.2])
+def test_zero_blur_is_identity(tiny_scene, backend, gamma):
+    out = scatter_blur(tiny_scene.image, torch.zeros_like(tiny_scene.disparity), backend=backend, gamma=gamma)
+    torch.testing.assert_close(out.image, tiny_scene.image, atol=2e-6, rtol=1e-5)
+
+
+@pytest.mark.parametrize("backend", ["numba", "torch"])
+@pytest.mark.parametrize("name", sorted(APERTURES))
+def test_constant_image_stays_constant(backend, name):
+    _, coc = _random_case(1, max_radius=9.0)
+    image = torch.full((2, 3, 17, 21), 0.37)
+    out = scatter_blur(image, coc, aperture=APERTURES[name], backend=backend, gamma=2.0).image
+    torch.testing.assert_close(out, image, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("name", sorted(ALL_APERTURES))
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_numba_matches_reference(name, seed):
+    image, coc = _random_case(seed)
+    aperture = ALL_APERTURES[name]
+    fast = scatter_blur(image, coc, aperture=aperture, backend="numba", return_dilated=True)
+    slow = scatter_blur(image, coc, aperture=aperture, backend="reference", return_dilated=True)
+    assert (fast.image - slow.image).abs().max() <= 1e-4
+    assert torch.equal(fast.dilated_coc_px, slow.dilated_coc_px)
+
+
+@pytest.mark.parametrize("name", sorted(APERTURES))
+def test_torch_matches_reference(name):
+    image, coc = _random_case(5)
+    fast = scatter_blur(image, coc, aperture=APERTURES[name], backend="torch").image
+    slow = scatter_blur(image, coc, aperture=APERTURES[name], backend="reference").image
+    assert (fast - slow).abs().max() <= 1e-4
+
+
+def test_torch_backend_on_device(device):
+    image, coc = _random_case(3)
+    out = scatter_blur(image.to(device), coc.to(device)).image
+    ref = scatter_blur(image, coc, backend="numba").image
+    assert out.device.type == device
+    assert (out.cpu() - ref).abs().max() <= 1e-4
+
+
+def _point_response(aperture, radius=12.0, size=61):
+    image = torch.zeros(1, 3, size, size)
+    image[0, :, size // 2, size // 2] = 1.0
+    coc = torch.full((1, 1, size, size), radius)
+    return scatter_blur(image, coc, aperture=aperture).image[0, 0].numpy()
+
+
+def test_bright_point_spreads_into_the_aperture_footprint():
+    radius, size = 12.0, 61
+    response = _point_response(Aperture(), radius, size)
+    dy0, dx0, cover = footprint(radius, Aperture())
+    expected = np.zeros((size, size))
+    c = size // 2
+    expected[c + dy0: c + dy0 + cover.shape[0], c + dx0: c + dx0 + cover.shape[1]] = cover
+    # with one radius everywhere the normaliser is constant in the interior: the response is the footprint
+    np.testing.assert_allclose(response / response.max(), expected / expected.max(), atol=1e-5)
+    rows = np.flatnonzero(response.max(axis=1) > 0)
+    assert rows[0] == c - radius and rows[-1] == c + radius
+
+
+def test_blade_rotation_turns_the_polygon():
+    # 6 blades at 0 deg: a vertex points up (narrow top, flat vertical sides);
+    # at 30 deg: a flat top edge and vertices pointing left and right
+    up = _point_response(Aperture(blades=6, rotation_deg=0)) > 1e-3
+    flat = _point_response(Aperture(blades=6, rotation_deg=30)) > 1e-3
+    top_width = lambda mask: mask[np.flatnonzero(mask.any(axis=1))[0]].sum()  # noqa: E731
+    side_height = lambda mask: mask[:, np.flatnonzero(mask.any(axis=0))[0]].sum()  # noqa: E731
+    assert top_width(up) <= 3 and side_height(up) >= 10
+    assert top_width(flat) >= 10 and side_height(flat) <= 3
+    assert (np.rot90(up) == flat).mean() > 0.99  # a hexagon turned by 90 deg is the 30 deg hexagon
+
+
+def test_energy_is_conserved_for_a_uniform_blur():
+    rng = np.random.default_rng(7)
+    image = torch.zeros(1, 3, 64, 64)
+    image[0, :, 20:44, 20:44] = torch.from_numpy(rng.uniform(0, 1, (3, 24, 24)).astype(np.float32))
+    out = scatter_blur(image, torch.full((1, 1, 64, 64), 6.3), aperture=Aperture(blades=7)).image
+    torch.testing.assert_close(out.sum(), image.sum(), rtol=1e-4, atol=0)
+
+
+def test_in_focus_region_stays_sharp():
+    rng = np.random.default_rng(3)
+    image = torch.from_numpy(rng.uniform(0, 1, (1, 3, 40, 80)).astype(np.float32))
+    coc = torch.zeros(1, 1, 40, 80)
+    coc[..., 40:] = 8.0  # right half blurred
+    out = scatter_blur(image, coc).image
+    # pixels farther than the largest radius (+1 px of footprint edge) from the blurred half are untouched
+    torch.testing.assert_close(out[..., :31], image[..., :31], atol=1e-6, rtol=0)
+    assert (out[..., 45:] - image[..., 45:]).abs().mean() > 0.05
+
+
+def test_dilated_defocus_is_the_signed_max_over_covering_discs():
+    coc = torch.zeros(1, 1, 21, 21)
+    coc[0, 0, 10, 10] = 5.6
+    coc[0, 0, 0, 0] = -3.0
+    dilated = scatter_blur(torch.rand(1, 3, 21, 21), coc, return_dilated=True).dilated_coc_px[0, 0]
+    yy, xx = np.mgrid[0:21, 0:21]
+    inside = np.hypot(xx - 10, yy - 10) <= 5.0
+    assert (dilated.numpy()[inside] == 5).all()
+    assert dilated[0, 0] == -3 and dilated[20, 20] == 0  # own value kept where nothing larger covers
+
+
+def test_module_equals_function(tiny_scene):
+    coc = 6 * (tiny_scene.disparity - 0.5)
+    module = ScatterBlur(Aperture(blades=5), gamma=2.0)
+    expected = scatter_blur(tiny_scene.image, coc, aperture=Aperture(blades=5), gamma=2.0).image
+    torch.testing.assert_close(module(tiny_scene.image, coc), expected)
+
+
+def test_gradient_wrt_image_float64():
+    rng = np.random.default_rng(0)
+    image = torch.from_numpy(rng.uniform(0.1, 1, (1, 3, 6, 7))).requires_grad_(True)
+    coc = torch.from_numpy(rng.uniform(-2, 2, (1, 1, 6, 7)))
+    assert torch.autograd.gradcheck(lambda x: scatter_blur(x, coc, gamma=2.0).image, (image,))
+
+
+def test_errors_name_the_argument_and_the_fix(tiny_scene):
+    image = tiny_scene.image
+    with pytest.raises(InputError, match=r"coc_px is \(1, 1, 16, 16\) but image is \(1, 3, 32, 32\)"):
+        scatter_blur(image, torch.zeros(1, 1, 16, 16))
+    with pytest.raises(InputError, match="image has negative values"):
+        scatter_blur(image - 2, torch.zeros(1, 1, 32, 32))
+    with pytest.raises(InputError, match="coc_px contains NaN or inf"):
+        scatter_blur(image, torch.full((1, 1, 32, 32), float("nan")))
+    with pytest.raises(InputError, match=r"image must have shape \(B, 3, H, W\)"):
+        scatter_blur(image[:, :2], torch.zeros(1, 1, 32, 32))
+    with pytest.raises(UnknownNameError, match="Did you mean 'numba'"):
+        scatter_blur(image, torch.zeros(1, 1, 32, 32), backend="numbaa")
+    with pytest.raises(InvalidParameterError, match="gamma must be a number in"):
+        scatter_blur(image, torch.zeros(1, 1, 32, 32), gamma=0)
+    with pytest.raises(InvalidParameterError, match="custom kernel apertures are rendered by"):
+        scatter_blur(image, torch.zeros(1, 1, 32, 32), aperture=Aperture(kernel=_heart()), backend="torch")
