@@ -60,15 +60,15 @@ def _read_exr(path: Path) -> tuple[np.ndarray, str]:
     openexr = require("OpenEXR", extra="io", feature="reading EXR depth maps")
     try:
         with openexr.File(str(path)) as exr:
-            channels = exr.channels()
+            channels = {name: np.array(channel.pixels, dtype=np.float32) for name, channel in exr.channels().items()}
     except Exception as err:  # OpenEXR raises plain exceptions for damaged files
         raise FileFormatError(f"depth file {str(path)!r} cannot be read as EXR: {err}.") from err
     names = list(channels)
     for preferred in ("Z", "depth", "Depth", "depth.Z", "ViewLayer.Depth.Z", "R", "Y"):
         if preferred in names:
-            return np.asarray(channels[preferred].pixels, dtype=np.float32), preferred
+            return channels[preferred], preferred
     if len(names) == 1:
-        return np.asarray(channels[names[0]].pixels, dtype=np.float32), names[0]
+        return channels[names[0]], names[0]
     raise FileFormatError(
         f"depth file {str(path)!r} has channels {names}; lensblur reads the first of Z, depth, R or Y.")
 
@@ -139,7 +139,8 @@ def read_depth(
     array, channel = _read_array(path)
     array = np.asarray(array)
     if array.ndim == 3:
-        if array.shape[2] in (3, 4) and not np.allclose(array[..., 0], array[..., 1]):
+        if array.shape[2] >= 3 and not (np.array_equal(array[..., 0], array[..., 1])
+                                        and np.array_equal(array[..., 0], array[..., 2])):
             raise FileFormatError(
                 f"depth file {str(path)!r} holds a colour image (its channels differ); save the map as a "
                 "single grey channel (a colour-mapped preview cannot be read back as depth).")

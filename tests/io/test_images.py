@@ -1,0 +1,113 @@
+import os
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image, ImageCms
+
+from lensblur.errors import FileFormatError, InvalidParameterError, OutputExistsError
+from lensblur.io import linear_to_srgb, read_image, srgb_to_linear, write_image
+
+
+def _gradient(h=24, w=36):
+    yy, xx = np.mgrid[0:h, 0:w]
+    rgb = np.stack([xx / (w - 1), yy / (h - 1), (xx + yy) / (h + w - 2)]).astype(np.float32)
+    return torch.from_numpy(rgb)[None]
+
+
+def test_srgb_round_trip():
+    x = torch.linspace(0, 1, 1001)
+    torch.testing.assert_close(linear_to_srgb(srgb_to_linear(x)), x, atol=1e-6, rtol=0)
+    assert float(srgb_to_linear(torch.tensor(0.5))) == pytest.approx(0.21404, abs=1e-5)
+
+
+@pytest.mark.parametrize("suffix", [".png", ".tif"])
+def test_16_bit_round_trip_keeps_16_bit_precision(tmp_path, suffix):
+    image = srgb_to_linear(_gradient(40, 300))
+    path = write_image(tmp_path / f"out{suffix}", image, bit_depth=16)
+    back, meta = read_image(path)
+    assert meta.bit_depth == 16
+    # 16-bit: the sRGB values survive to 1/65535 (8-bit would be 1/255)
+    err = (linear_to_srgb(back) - linear_to_srgb(image)).abs().max()
+    assert err <= 0.6 / 65535
+
+
+def test_8_bit_png_round_trip(tmp_path):
+    image = srgb_to_linear(_gradient())
+    back, meta = read_image(write_image(tmp_path / "out.png", image))
+    assert meta.bit_depth == 8
+    assert (linear_to_srgb(back) - linear_to_srgb(image)).abs().max() <= 0.51 / 255
+
+
+def _exif(orientation):
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    exif[0x010F] = "LensblurTestCam"  # Make
+    return exif.tobytes()
+
+
+@pytest.mark.parametrize("suffix", [".jpg", ".png"])
+def test_exif_orientation_is_applied_and_metadata_kept(tmp_path, suffix):
+    pixels = np.zeros((20, 30, 3), np.uint8)
+    pixels[:5, :10] = 255  # a white block at the top-left of the stored pixels
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    src = tmp_path / f"in{suffix}"
+    Image.fromarray(pixels).save(src, exif=_exif(6), icc_profile=icc, **({"quality": 100} if suffix == ".jpg" else {}))
+    image, meta = read_image(src)
+    # orientation 6 = rotate 90 deg clockwise to view: 30 tall, 20 wide, block at the top-right
+    assert image.shape == (1, 3, 30, 20)
+    assert float(image[0, 0, :10, -5:].mean()) > 0.9 and float(image[0, 0, -10:, :5].mean()) < 0.1
+    assert meta.orientation == 6 and meta.icc_profile == icc
+    for out_suffix, depth in [(".jpg", 8), (".png", 8), (".png", 16)]:
+        out = write_image(tmp_path / f"out{depth}{out_suffix}", image, meta=meta, bit_depth=depth)
+        with Image.open(out) as written:
+            assert written.info.get("icc_profile") == icc
+            exif = written.getexif()
+            assert exif.get(0x010F) == "LensblurTestCam"
+            assert exif.get(0x0112, 1) == 1  # pixels are stored upright now
+        again, _ = read_image(out)
+        assert again.shape == (1, 3, 30, 20)
+
+
+def test_16_bit_tiff_keeps_icc(tmp_path):
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    from lensblur.io import ImageMeta
+
+    out = write_image(tmp_path / "o.tif", _gradient(), meta=ImageMeta(bit_depth=16, icc_profile=icc, exif=_exif(1)))
+    import tifffile
+
+    with tifffile.TiffFile(out) as tif:
+        page = tif.pages[0]
+        assert page.dtype == np.uint16 and page.tags[34675].value == icc
+        assert page.tags[271].value == "LensblurTestCam"
+
+
+def test_missing_truncated_and_foreign_files(tmp_path):
+    with pytest.raises(FileFormatError, match="image file not found"):
+        read_image(tmp_path / "nope.jpg")
+    good = write_image(tmp_path / "good.jpg", srgb_to_linear(torch.rand(1, 3, 64, 64)))
+    data = good.read_bytes()
+    (tmp_path / "cut.jpg").write_bytes(data[: len(data) // 2])
+    with pytest.raises(FileFormatError, match="damaged or truncated"):
+        read_image(tmp_path / "cut.jpg")
+    (tmp_path / "text.png").write_text("not an image")
+    with pytest.raises(FileFormatError, match="is not an image lensblur can read"):
+        read_image(tmp_path / "text.png")
+
+
+def test_outputs_are_never_clobbered(tmp_path):
+    image = torch.rand(1, 3, 8, 8)
+    path = write_image(tmp_path / "a.png", image)
+    before = path.read_bytes()
+    with pytest.raises(OutputExistsError, match="already exists; pass overwrite=True"):
+        write_image(path, torch.zeros(1, 3, 8, 8))
+    assert path.read_bytes() == before
+    with pytest.raises(OutputExistsError, match="is the input file"):
+        write_image(path, image, overwrite=True, inputs=[path])
+    write_image(path, torch.zeros(1, 3, 8, 8), overwrite=True)
+    assert path.read_bytes() != before
+    assert sorted(os.listdir(tmp_path)) == ["a.png"]  # no temporary files left behind
+    with pytest.raises(InvalidParameterError, match="JPEG holds 8 bits per channel"):
+        write_image(tmp_path / "b.jpg", image, bit_depth=16)
+    with pytest.raises(InvalidParameterError, match="use one of"):
+        write_image(tmp_path / "b.bmp", image)
