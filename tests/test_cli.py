@@ -1,0 +1,67 @@
+import numpy as np
+import pytest
+import torch
+
+import lensblur as lb
+from lensblur.cli import main
+
+
+@pytest.fixture
+def files(tmp_path, tiny_scene):
+    photo = lb.save_image(tmp_path / "photo.png", tiny_scene.image)
+    import cv2
+
+    cv2.imwrite(str(tmp_path / "disp.png"), np.round(tiny_scene.disparity[0, 0].numpy() * 65535).astype(np.uint16))
+    return tmp_path, photo, tmp_path / "disp.png"
+
+
+def test_render_command_end_to_end(files, capsys):
+    tmp, photo, disp = files
+    status = main(["render", str(photo), "--depth", str(disp), "--depth-kind", "disparity", "-o", str(tmp / "out.png"),
+                   "--focus-at", "16,16", "--blur", "8", "--blades", "6", "--rotation-deg", "15", "--highlights",
+                   "--save-coc", str(tmp / "coc.png"), "--bit-depth", "16", "--quiet"])
+    assert status == 0
+    out, meta = lb.read_image(tmp / "out.png")
+    assert out.shape == (1, 3, 32, 32) and meta.bit_depth == 16
+    assert lb.read_image(tmp / "coc.png")[0].shape == (1, 3, 32, 32)
+
+
+def test_render_command_with_custom_aperture_and_band(files):
+    tmp, photo, disp = files
+    kernel = torch.zeros(1, 3, 15, 15)
+    kernel[..., 3:12, 3:12] = 1.0
+    lb.save_image(tmp / "square.png", kernel)
+    status = main(["render", str(photo), "--depth", str(disp), "--depth-kind", "disparity", "-o", str(tmp / "o.jpg"),
+                   "--focus-band", "0.8,1.0", "--aperture-image", str(tmp / "square.png"), "--quiet"])
+    assert status == 0 and (tmp / "o.jpg").exists()
+
+
+def test_render_command_errors(files, capsys):
+    tmp, photo, disp = files
+    base = ["render", str(photo), "--depth", str(disp), "--depth-kind", "disparity", "--quiet"]
+    assert main(base + ["-o", str(photo), "--overwrite"]) == 2
+    assert "is the input file" in capsys.readouterr().err
+    before = photo.read_bytes()
+    assert photo.read_bytes() == before
+    assert main(base + ["-o", str(tmp / "a.png")]) == 0
+    assert main(base + ["-o", str(tmp / "a.png")]) == 2
+    assert "already exists; pass overwrite=True (CLI: --overwrite)" in capsys.readouterr().err
+    assert main(base + ["-o", str(tmp / "b.png"), "--focus-at", "100,3"]) == 2
+    assert "focus point (x=100, y=3) is outside the image" in capsys.readouterr().err
+    assert main(base + ["-o", str(tmp / "c.png"), "--blur", "-2"]) == 2
+    assert "must be finite and >= 0; got -2" in capsys.readouterr().err
+    assert main(base + ["-o", str(tmp / "d.png"), "--blades", "2"]) == 2
+    assert "Aperture.blades must be an integer >= 3" in capsys.readouterr().err
+    assert not (tmp / "b.png").exists() and not (tmp / "c.png").exists()
+
+
+def test_demo_writes_renders_and_contact_sheet(tmp_path, capsys):
+    from lensblur.cli.demo import DEMO_SETTINGS
+
+    assert main(["demo", "--out", str(tmp_path), "--quiet"]) == 0
+    for stem, *_ in DEMO_SETTINGS:
+        image, _ = lb.read_image(tmp_path / f"{stem}.png")
+        assert image.shape == (1, 3, 500, 741)
+    assert (tmp_path / "contact_sheet.png").exists()
+    assert "contact sheet" in capsys.readouterr().out
+    assert main(["demo", "--out", str(tmp_path), "--quiet"]) == 2  # never overwrites without --overwrite
