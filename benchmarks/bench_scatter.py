@@ -1,0 +1,96 @@
+"""Speed of the classical scatter at 1920x1080 (benchmark, not a test).
+
+Scene: the bundled Middlebury Motorcycle photo and its true disparity (holes filled), resized to
+1920x1080, focused on the engine, with K set so the largest blur radius is 5 / 15 / 25 / 50 px. Times
+are medians (and inter-quartile ranges) of repeated runs of the full public call
+(``lensblur.scatter_blur``: gamma 2.2 encode/decode, conversions, kernel), after a warm-up run that
+compiles the numba kernels. Ratios compare methods measured in the same run.
+
+    .venv/bin/python benchmarks/bench_scatter.py [--repeats 9] [--skip-naive]
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import time
+
+import numba
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+import lensblur as lb
+from lensblur.optics.apertures import span_table
+
+RADII = (5, 15, 25, 50)
+
+
+def _scene(height=1080, width=1920):
+    sample = lb.io.motorcycle()
+    disparity = lb.depth.fill_holes(sample.depth).normalized().values
+    image = F.interpolate(sample.image, size=(height, width), mode="bilinear", align_corners=False).clamp(0, 1)
+    disparity = F.interpolate(disparity, size=(height, width), mode="bilinear", align_corners=False)
+    focus = float(disparity[0, 0, int(300 / 500 * height), int(390 / 741 * width)])
+    return image.contiguous(), disparity, focus
+
+
+def _time(fn, repeats):
+    fn()  # warm-up (numba compile, caches)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    q = np.percentile(times, [25, 75])
+    return statistics.median(times), q[1] - q[0]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=9)
+    parser.add_argument("--skip-naive", action="store_true", help="skip the slow O(r^2) baselines")
+    args = parser.parse_args()
+    image, disparity, focus = _scene()
+    spread = float((disparity - focus).abs().max())
+    print(f"# lensblur scatter benchmark: 1920x1080, gamma 2.2, {platform.processor() or platform.machine()}, "
+          f"{numba.get_num_threads()} numba threads, torch {torch.__version__}")
+    print(f"# focus disparity {focus:.3f}; mean |r| / max |r| = "
+          f"{float((disparity - focus).abs().mean()) / spread:.2f}; median (IQR) of {args.repeats} runs\n")
+    rows = []
+    for radius in RADII:
+        coc = (radius / spread) * (disparity - focus)
+        circle = _time(lambda: lb.scatter_blur(image, coc, gamma=2.2), args.repeats)
+        hexagon = _time(lambda: lb.scatter_blur(image, coc, gamma=2.2, aperture=lb.Aperture(blades=6)), args.repeats)
+        rows.append((radius, circle, hexagon, coc))
+    print("| max radius (px) | circle, default CPU path (s) | 6-blade (s) | 6-blade / circle |")
+    print("|---:|---:|---:|---:|")
+    for radius, circle, hexagon, _ in rows:
+        print(f"| {radius} | {circle[0]:.3f} ({circle[1]:.3f}) | {hexagon[0]:.3f} ({hexagon[1]:.3f}) | "
+              f"{hexagon[0] / circle[0]:.2f} |")
+
+    radius, circle, _, coc = rows[2]
+    img = image[0].numpy() ** 2.2
+    c = coc[0, 0].numpy()
+    out = np.empty_like(img)
+    table = span_table(lb.Aperture())
+    print(f"\nAt max radius {radius} px (same run):\n")
+    print("| method | median (s) | default path is faster by |")
+    print("|---|---:|---:|")
+    print(f"| lensblur row-span scatter (numba, default) | {circle[0]:.3f} | 1.0x |")
+    torch_cpu = _time(lambda: lb.scatter_blur(image, coc, gamma=2.2, backend="torch"), max(1, args.repeats // 3))
+    print(f"| lensblur torch backend on CPU (GPU path) | {torch_cpu[0]:.3f} | {torch_cpu[0] / circle[0]:.1f}x |")
+    if not args.skip_naive:
+        from _naive import naive_bokehme_tanh, naive_same_kernel
+
+        reach = radius + 2
+        same = _time(lambda: naive_same_kernel(img, c, table.ymin, table.ymax, table.cxl, table.cxr, 32, reach, out),
+                     max(1, args.repeats // 3))
+        print(f"| naive per-pixel scatter, same anti-aliased kernel (numba) | {same[0]:.3f} | {same[0] / circle[0]:.1f}x |")
+        tanh = _time(lambda: naive_bokehme_tanh(img, c, 32, reach, out), 1)
+        print(f"| naive per-pixel scatter, BokehMe tanh kernel (numba) | {tanh[0]:.3f} | {tanh[0] / circle[0]:.1f}x |")
+
+
+if __name__ == "__main__":
+    main()
