@@ -61,8 +61,9 @@ def main() -> None:
     rows = []
     for radius in RADII:
         coc = (radius / spread) * (disparity - focus)
-        circle = _time(lambda: lb.scatter_blur(image, coc, gamma=2.2), args.repeats)
-        hexagon = _time(lambda: lb.scatter_blur(image, coc, gamma=2.2, aperture=lb.Aperture(blades=6)), args.repeats)
+        circle = _time(lambda coc=coc: lb.scatter_blur(image, coc, gamma=2.2), args.repeats)
+        hexagon = _time(lambda coc=coc: lb.scatter_blur(image, coc, gamma=2.2, aperture=lb.Aperture(blades=6)),
+                        args.repeats)
         rows.append((radius, circle, hexagon, coc))
     print("| max radius (px) | circle, default CPU path (s) | 6-blade (s) | 6-blade / circle |")
     print("|---:|---:|---:|---:|")

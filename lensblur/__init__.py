@@ -10,7 +10,7 @@ Conventions (linear RGB inside, disparity larger = nearer, signed radius in px) 
 and ARCHITECTURE.md.
 """
 
-from . import depth, io, optics, render as _render_pkg
+from . import depth, io, optics
 from .errors import (
     FileFormatError,
     InputError,

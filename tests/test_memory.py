@@ -10,8 +10,8 @@ import pytest
 
 @pytest.mark.slow
 def test_24_megapixel_render_stays_under_4_gb(tmp_path):
-    from PIL import Image
     import cv2
+    from PIL import Image
 
     height, width = 4000, 6000
     rng = np.random.default_rng(0)

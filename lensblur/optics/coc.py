@@ -20,7 +20,6 @@ nearer edge of the band with the same slope K.
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor
 
 from .._checks import check_nonnegative

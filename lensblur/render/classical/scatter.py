@@ -81,7 +81,7 @@ def dilated_coc_reference(coc_px: np.ndarray, aperture: Aperture = CIRCLE) -> np
         for sx in range(width):
             signed = float(coc_px[sy, sx])
             dy0, dx0, cover = footprint(abs(signed), aperture)
-            for i, j in zip(*np.nonzero(cover > 0)):
+            for i, j in zip(*np.nonzero(cover > 0), strict=True):
                 ty, tx = sy + dy0 + i, sx + dx0 + j
                 if 0 <= ty < height and 0 <= tx < width:
                     out[ty, tx] = max(out[ty, tx], int(signed))
