@@ -51,10 +51,7 @@ def naive_same_kernel(image, coc, ymin, ymax, cxl, cxr, band_rows, reach, out):
                             acc[ty - y0, tx, 1] += image[1, sy, sx] * w
                             acc[ty - y0, tx, 2] += image[2, sy, sx] * w
                             acc[ty - y0, tx, 3] += w
-        for i in range(y1 - y0):
-            for x in range(width):
-                for c in range(3):
-                    out[c, y0 + i, x] = acc[i, x, c] / acc[i, x, 3]
+        _normalise(acc, out, y0)
 
 
 @numba.njit(parallel=True, fastmath=True, cache=True)
@@ -78,7 +75,13 @@ def naive_bokehme_tanh(image, coc, band_rows, reach, out):
                         acc[ty - y0, tx, 1] += image[1, sy, sx] * w
                         acc[ty - y0, tx, 2] += image[2, sy, sx] * w
                         acc[ty - y0, tx, 3] += w
-        for i in range(y1 - y0):
-            for x in range(width):
-                for c in range(3):
-                    out[c, y0 + i, x] = acc[i, x, c] / acc[i, x, 3]
+        _normalise(acc, out, y0)
+
+
+@numba.njit(cache=True)
+def _normalise(acc, out, y0):
+    """Divide each pixel's colour sums by its weight sum."""
+    for i in range(acc.shape[0]):
+        for x in range(acc.shape[1]):
+            for c in range(3):
+                out[c, y0 + i, x] = acc[i, x, c] / acc[i, x, 3]

@@ -183,13 +183,10 @@ def check_output_path(path: str | os.PathLike, *, overwrite: bool, inputs: Itera
     """Refuse to write over an input, or over an existing file unless ``overwrite``."""
     path = Path(path)
     for source in inputs:
-        if source is not None and Path(source).exists() and path.exists() and os.path.samefile(source, path):
+        if source is not None and Path(source).resolve() == path.resolve():
             raise OutputExistsError(
                 f"output path {str(path)!r} is the input file; choose another output name (the input is "
                 "never overwritten).")
-        if source is not None and Path(source).resolve() == path.resolve():
-            raise OutputExistsError(
-                f"output path {str(path)!r} is the input file; choose another output name.")
     if path.exists() and not overwrite:
         raise OutputExistsError(
             f"output file {str(path)!r} already exists; pass overwrite=True (CLI: --overwrite) to replace it.")
