@@ -1,0 +1,9 @@
+"""Procedural RGB-D scenes and their ray-traced ground-truth defocus (training data and benchmarks)."""
+
+from .raytrace import GroundTruth, aperture_cells, trace_all_in_focus, trace_defocus
+from .scenes import SPLITS, Layer, LayeredScene, make_scene
+
+__all__ = [
+    "SPLITS", "Layer", "LayeredScene", "make_scene",
+    "GroundTruth", "aperture_cells", "trace_all_in_focus", "trace_defocus",
+]
