@@ -40,7 +40,7 @@ from .scenes import LayeredScene
 
 __all__ = ["GroundTruth", "trace_all_in_focus", "trace_defocus", "aperture_cells", "layer_stack"]
 
-DEFAULT_CELL_PX = 1.5
+DEFAULT_CELL_PX = 1.0
 DEFAULT_MAX_CELLS = 128  # aperture grid side cap: a 128 x 128 grid, ~12,900 rays per pixel for a circle
 
 
