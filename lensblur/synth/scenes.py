@@ -115,13 +115,14 @@ def _layer(rng, split, hp, wp, rgb_only_alpha: np.ndarray | None = None, *, outl
 
 
 def make_scene(seed: int, split: str = "train", height: int = 256, width: int = 256, *, margin: int = 32,
-               max_objects: int = 5) -> LayeredScene:
+               max_objects: int = 5, slanted: bool = True) -> LayeredScene:
     """Build the procedural scene ``seed`` of ``split`` (deterministic: same arguments, same scene).
 
     Every scene has an opaque background (fronto-parallel or slanted, disparity 0–0.35), sometimes a
     floor, 1–``max_objects`` outlined objects at disparity 0.15–1 and one near foreground object at
     0.8–1 (so that focusing on the background behind a blurry foreground is always possible), plus
-    5–40 HDR highlights.
+    5–40 HDR highlights. ``slanted=False`` keeps every layer fronto-parallel and leaves out the floor
+    (the Blender cross-check maps textures on fronto-parallel planes only).
 
     Example:
         >>> scene = make_scene(3, "test", 64, 64, margin=8)
@@ -139,10 +140,11 @@ def make_scene(seed: int, split: str = "train", height: int = 256, width: int = 
 
     rgba, kind = _layer(rng, split, hp, wp, outline=False)
     _add_highlights(rng, rgba, int(rng.integers(3, 25)))
-    layers = [Layer(rgba, _plane(rng, 0.0, 0.35, height, width, slant=0.5), "background")]
+    slant = 1.0 if slanted else 0.0
+    layers = [Layer(rgba, _plane(rng, 0.0, 0.35, height, width, slant=0.5 * slant), "background")]
     families["layers"].append(kind)
 
-    if rng.random() < 0.4:  # a floor: a slanted plane below a horizon, nearer towards the bottom
+    if rng.random() < 0.4 and slanted:  # a floor: a slanted plane below a horizon, nearer towards the bottom
         horizon = rng.uniform(0.4, 0.8) * height
         ys = np.arange(hp, dtype=np.float32)[:, None] - margin
         alpha = np.broadcast_to(np.clip(ys - horizon + 0.5, 0.0, 1.0), (hp, wp)).astype(np.float32)
@@ -160,7 +162,7 @@ def make_scene(seed: int, split: str = "train", height: int = 256, width: int = 
         if rng.random() < 0.5:
             _add_highlights(rng, rgba, int(rng.integers(1, 10)))
         lo, hi = (0.8, 1.0) if foreground else (0.15, 1.0)
-        plane = _plane(rng, lo, hi, height, width, slant=0.25)
+        plane = _plane(rng, lo, hi, height, width, slant=0.25 * slant)
         layers.append(Layer(rgba, plane, ("foreground:" if foreground else "object:") + kind))
         families["layers"].append(kind)
     return LayeredScene(tuple(layers), height, width, margin, int(seed), split, families)
