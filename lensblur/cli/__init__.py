@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import lensblur as lb
+from lensblur.errors import UnknownNameError
 from lensblur.io import coc_preview, read_kernel
 from lensblur.io.images import check_output_path
 
@@ -86,6 +87,31 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--overwrite", action="store_true", help="replace results of an earlier demo run")
     d.add_argument("--quiet", action="store_true")
 
+    s = sub.add_parser("synth", help="write a synthetic bokeh dataset (ray-traced ground truth)",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    s.add_argument("--count", type=int, required=True, help="number of scenes")
+    s.add_argument("--out", type=Path, required=True, help="dataset folder")
+    s.add_argument("--split", choices=("train", "test"), default="train")
+    s.add_argument("--size", type=int, default=256, help="square image side (px)")
+    s.add_argument("--seed-start", type=int, default=0, help="first scene seed")
+    s.add_argument("--blur", type=float, nargs="+", default=[12.0, 24.0], help="BokehMe K values per scene")
+    s.add_argument("--focus-per-scene", type=int, default=2, help="focus disparities drawn per scene")
+    s.add_argument("--gammas", type=float, nargs="+", default=[1.0, 2.0, 3.0, 4.0, 5.0])
+    s.add_argument("--blades", type=int, default=None, help="aperture blades (default: circle)")
+    s.add_argument("--shard-size", type=int, default=8, help="scenes per .npz shard")
+    s.add_argument("--overwrite", action="store_true", help="replace a dataset already in --out")
+    s.add_argument("--quiet", action="store_true")
+
+    e = sub.add_parser("eval", help="score renderers against ray-traced ground truth (BokehMe Table 1 layout)",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    e.add_argument("--out", type=Path, default=Path("outputs/eval"), help="folder for table, JSON and plot")
+    e.add_argument("--renderers", nargs="+", default=["identity", "scatter"])
+    e.add_argument("--size", type=int, default=256)
+    e.add_argument("--scenes", type=int, default=6)
+    e.add_argument("--blur", type=float, nargs="+", default=[10.0, 20.0, 30.0, 40.0, 50.0])
+    e.add_argument("--cache", type=Path, default=Path("outputs/eval/cache"), help="traced test set cache")
+    e.add_argument("--quiet", action="store_true")
+
     sub.add_parser("env", help="print versions for bug reports")
     return parser
 
@@ -142,6 +168,52 @@ def _cmd_render(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_synth(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from lensblur.synth import DatasetConfig, write_dataset
+
+    config = DatasetConfig(split=args.split, size=args.size, strengths_px=tuple(args.blur),
+                           focus_per_scene=args.focus_per_scene, gammas=tuple(args.gammas), blades=args.blades)
+    start = time.perf_counter()
+    with tqdm(total=args.count, unit="scene", disable=args.quiet) as bar:
+        out = write_dataset(args.out, config, count=args.count, seed_start=args.seed_start,
+                            shard_size=args.shard_size, overwrite=args.overwrite, progress=bar.update)
+    if not args.quiet:
+        print(f"wrote {args.count} scenes to {out} in {time.perf_counter() - start:.1f} s")
+    return 0
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    import json
+
+    from tqdm import tqdm
+
+    from lensblur.evaluation.harness import (BenchmarkConfig, classical_renderers, markdown_table, plot_psnr,
+                                             run_benchmark)
+    from lensblur.io.images import atomic_write_bytes
+
+    available = classical_renderers()
+    unknown = [name for name in args.renderers if name not in available]
+    if unknown:
+        raise UnknownNameError.suggest("renderer (--renderers)", unknown[0], available)
+    config = BenchmarkConfig(size=args.size, scenes=args.scenes, strengths_px=tuple(args.blur))
+    total = config.scenes * len(config.focus_quantiles) * len(config.strengths_px)
+    with tqdm(total=total, unit="case", desc="ground truth", disable=args.quiet) as bar:
+        result = run_benchmark(config, {name: available[name] for name in args.renderers}, cache_dir=args.cache,
+                               progress=bar.update)
+    args.out.mkdir(parents=True, exist_ok=True)
+    table = markdown_table(result)
+    atomic_write_bytes(args.out / "results.md", (table + "\n").encode())
+    atomic_write_bytes(args.out / "results.json", json.dumps(result, indent=1).encode())
+    try:
+        plot_psnr(result, args.out / "psnr_vs_K.png")
+    except ImportError as err:
+        print(f"no plot: {err}", file=sys.stderr)
+    print(table)
+    return 0
+
+
 def _cmd_env() -> int:
     import platform
 
@@ -163,6 +235,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "render":
             return _cmd_render(args)
+        if args.command == "synth":
+            return _cmd_synth(args)
+        if args.command == "eval":
+            return _cmd_eval(args)
         if args.command == "demo":
             from .demo import run_demo
 

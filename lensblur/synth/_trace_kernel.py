@@ -103,17 +103,13 @@ def trace(tex, sat, planes, strength, focus, margin, grids, cell_start, cells, o
         sample = np.empty(n)
         acc = np.empty(n)
         for x in range(width):
-            # layers whose footprint around this pixel holds no alpha at all are skipped
-            reach = 0.0
-            for i in range(n_layers):
-                a, b, c = planes[i, 0], planes[i, 1], planes[i, 2]
-                r = abs(strength * (a + b * x + c * y - focus))
-                reach = max(reach, r)
-            # slanted planes change r along the ray; bound the change over the footprint
+            # layers whose footprint around this pixel holds no alpha at all are skipped (the same test
+            # as raytrace._reach_px, widened by one more pixel: slanted planes change r along the ray)
             n_active = 0
             for i in range(n_layers):
                 a, b, c = planes[i, 0], planes[i, 1], planes[i, 2]
-                r = abs(strength * (a + b * x + c * y - focus)) + abs(strength) * (abs(b) + abs(c)) * (reach + 2.0)
+                r = abs(strength * (a + b * x + c * y - focus))
+                r = r * (1.0 + abs(strength) * (abs(b) + abs(c))) + 1.0
                 if _alpha_in_box(sat, i, x + margin - r - 1.0, x + margin + r + 1.0,
                                  y + margin - r - 1.0, y + margin + r + 1.0) > 0.0:
                     active[n_active] = i

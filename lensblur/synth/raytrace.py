@@ -177,11 +177,26 @@ def trace_all_in_focus(scene: LayeredScene, gammas=(2.2,)) -> GroundTruth:
     return GroundTruth(gammas, aif, None, disparity)
 
 
-def _reach_px(planes: np.ndarray, strength: float, focus: float, height: int, width: int) -> np.ndarray:
+def _reach_px(sat: np.ndarray, planes: np.ndarray, strength: float, focus: float, height: int, width: int,
+              margin: int) -> np.ndarray:
+    """Per pixel, the largest blur radius of the layers that hold any alpha within that radius of it.
+
+    A layer's plane extends over the whole canvas, but only where it has alpha can it matter (a floor's
+    plane continues above its horizon with meaningless disparities).
+    """
     y, x = np.mgrid[0:height, 0:width].astype(np.float64)
     reach = np.zeros((height, width))
-    for a, b, c in planes:
-        reach = np.maximum(reach, np.abs(strength * (a + b * x + c * y - focus)))
+    hp, wp = sat.shape[1] - 1, sat.shape[2] - 1
+    for i, (a, b, c) in enumerate(planes):
+        r = np.abs(strength * (a + b * x + c * y - focus))
+        r_box = r * (1.0 + abs(strength) * (abs(b) + abs(c))) + 1.0
+        x0 = np.clip(np.floor(x + margin - r_box + 0.5).astype(np.int64), 0, wp)
+        x1 = np.clip(np.floor(x + margin + r_box + 0.5).astype(np.int64) + 1, 0, wp)
+        y0 = np.clip(np.floor(y + margin - r_box + 0.5).astype(np.int64), 0, hp)
+        y1 = np.clip(np.floor(y + margin + r_box + 0.5).astype(np.int64) + 1, 0, hp)
+        alpha = sat[i, :, :, -1]
+        present = (alpha[y1, x1] - alpha[y0, x1] - alpha[y1, x0] + alpha[y0, x0]) > 0
+        reach = np.maximum(reach, np.where(present, r, 0.0))
     return reach
 
 
@@ -218,7 +233,9 @@ def trace_defocus(scene: LayeredScene, *, strength_px: float, focus_disparity: f
     gammas = _check_gammas(gammas)
     base = trace_all_in_focus(scene, gammas)
     tex, planes = layer_stack(scene, gammas)
-    reach = _reach_px(planes, float(strength_px), float(focus_disparity), scene.height, scene.width)
+    sat = _summed_area(tex)
+    reach = _reach_px(sat, planes, float(strength_px), float(focus_disparity), scene.height, scene.width,
+                      scene.margin)
     if reach.max() + 1.0 > scene.margin:
         raise InvalidParameterError(
             f"the scene's margin ({scene.margin} px) is smaller than the largest blur radius "
@@ -226,7 +243,6 @@ def trace_defocus(scene: LayeredScene, *, strength_px: float, focus_disparity: f
             f"make_scene(..., margin={int(math.ceil(reach.max())) + 2}) or lower strength_px.")
     grids = np.clip(np.ceil(2.0 * reach / cell_px), 1, max_cells).astype(np.int64)
     start, cells = aperture_cells(aperture, np.unique(grids))
-    sat = _summed_area(tex)
     out = np.zeros((scene.height, scene.width, tex.shape[3] - 1), np.float64)
     trace(tex, sat, planes, float(strength_px), float(focus_disparity), float(scene.margin), grids, start,
           cells, out)
