@@ -189,8 +189,13 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
     from tqdm import tqdm
 
-    from lensblur.evaluation.harness import (BenchmarkConfig, classical_renderers, markdown_table, plot_psnr,
-                                             run_benchmark)
+    from lensblur.evaluation.harness import (
+        BenchmarkConfig,
+        classical_renderers,
+        markdown_table,
+        plot_psnr,
+        run_benchmark,
+    )
     from lensblur.io.images import atomic_write_bytes
 
     available = classical_renderers()

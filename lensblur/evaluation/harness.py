@@ -16,9 +16,9 @@ import json
 import math
 import platform
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -153,7 +153,7 @@ def summarise(result: dict) -> list[dict]:
         groups.setdefault((row["renderer"], row["strength_px"]), []).append(row)
     summary = []
     for (name, k), rows in groups.items():
-        def mean(key):
+        def mean(key, rows=rows):
             values = [r[key] for r in rows if math.isfinite(r[key])]
             return float(np.mean(values)) if values else math.nan
 

@@ -79,7 +79,7 @@ def _twigs(rng, h, w):
         n = 12
         bend = rng.uniform(-0.4, 0.4) / n
         pts = []
-        for i in range(n + 1):
+        for _ in range(n + 1):
             pts.append((x, y))
             angle += bend
             x += math.cos(angle) * length / n
@@ -150,7 +150,7 @@ def _fronds(rng, h, w):
         length = rng.uniform(0.4, 0.8) * h
         n = 40
         stem = []
-        for i in range(n + 1):
+        for _ in range(n + 1):
             stem.append((x, y))
             angle += rng.uniform(-0.03, 0.03)
             x += math.cos(angle) * length / n

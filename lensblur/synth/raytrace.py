@@ -35,7 +35,7 @@ import numpy as np
 
 from ..errors import InvalidParameterError
 from ..optics.apertures import outline_radius
-from ..types import Aperture
+from ..types import CIRCLE, Aperture
 from .scenes import LayeredScene
 
 __all__ = ["GroundTruth", "trace_all_in_focus", "trace_defocus", "aperture_cells", "layer_stack"]
@@ -63,7 +63,7 @@ class GroundTruth:
     disparity: np.ndarray = field(repr=False)
     strength_px: float = 0.0
     focus_disparity: float = 0.0
-    aperture: Aperture = Aperture()
+    aperture: Aperture = CIRCLE
     rays_per_pixel: np.ndarray | None = field(default=None, repr=False)
 
     def _index(self, gamma: float) -> int:
@@ -201,7 +201,7 @@ def _reach_px(sat: np.ndarray, planes: np.ndarray, strength: float, focus: float
 
 
 def trace_defocus(scene: LayeredScene, *, strength_px: float, focus_disparity: float,
-                  aperture: Aperture = Aperture(), gammas=(2.2,), cell_px: float = DEFAULT_CELL_PX,
+                  aperture: Aperture = CIRCLE, gammas=(2.2,), cell_px: float = DEFAULT_CELL_PX,
                   max_cells: int = DEFAULT_MAX_CELLS) -> GroundTruth:
     """Ray-trace the defocused image of ``scene`` (see the module docstring for the model).
 

@@ -9,17 +9,16 @@ import pytest
 
 from lensblur.cli import main
 from lensblur.errors import InvalidParameterError, OutputExistsError
-from lensblur.synth import (DatasetConfig, ShardDataset, SyntheticBokehDataset, make_sample, make_scene,
-                            write_dataset)
+from lensblur.synth import DatasetConfig, ShardDataset, SyntheticBokehDataset, make_sample, make_scene, write_dataset
 from lensblur.synth.outlines import OUTLINE_FAMILIES
-from lensblur.synth.textures import TEXTURE_FAMILIES, _PHOTOS
+from lensblur.synth.textures import _PHOTOS, TEXTURE_FAMILIES
 
 
 def test_same_seed_same_scene_and_other_seed_other_scene():
     a, b, c = make_scene(7, "train", 48, 48, margin=6), make_scene(7, "train", 48, 48, margin=6), \
         make_scene(8, "train", 48, 48, margin=6)
     assert [layer.plane for layer in a.layers] == [layer.plane for layer in b.layers]
-    for la, lb_ in zip(a.layers, b.layers):
+    for la, lb_ in zip(a.layers, b.layers, strict=True):
         np.testing.assert_array_equal(la.rgba, lb_.rgba)
     assert not np.array_equal(a.layers[0].rgba, c.layers[0].rgba)
 

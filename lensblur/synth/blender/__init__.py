@@ -12,7 +12,6 @@ disparities map to metric ones by ``d_m = near_far[1]⁻¹ + d·(near_far[0]⁻�
 from __future__ import annotations
 
 import json
-import math
 import subprocess
 import tempfile
 from pathlib import Path
@@ -20,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import InvalidParameterError, MissingDependencyError
-from ...types import Aperture
+from ...types import CIRCLE, Aperture
 from ..scenes import LayeredScene
 
 __all__ = ["cycles_camera", "render_with_cycles"]
@@ -47,7 +46,7 @@ def cycles_camera(scene: LayeredScene, *, strength_px: float, focus_disparity: f
 
 
 def render_with_cycles(scene: LayeredScene, *, strength_px: float, focus_disparity: float,
-                       aperture: Aperture = Aperture(), gamma: float = 2.2, samples: int = 1024,
+                       aperture: Aperture = CIRCLE, gamma: float = 2.2, samples: int = 1024,
                        python: str | Path = ".venv-blender/bin/python", timeout_s: float = 1800.0,
                        workdir: str | Path | None = None) -> np.ndarray:
     """Render ``scene`` with Cycles; returns the linear image ``(H, W, 3)``, comparable to Σ α·D^γ.
@@ -67,7 +66,7 @@ def render_with_cycles(scene: LayeredScene, *, strength_px: float, focus_dispari
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
         folder = Path(tmp)
         layers = []
-        for i, (layer, depth) in enumerate(zip(scene.layers, camera["depths_m"])):
+        for i, (layer, depth) in enumerate(zip(scene.layers, camera["depths_m"], strict=True)):
             rgba = layer.rgba.copy()
             rgba[..., :3] = np.maximum(rgba[..., :3], 0.0) ** gamma  # the emission is linear light
             np.save(folder / f"layer{i}.npy", rgba)

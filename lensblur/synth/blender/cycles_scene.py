@@ -99,7 +99,7 @@ def main(spec_path):
         mesh = bpy.data.meshes.new(f"layer{i}")
         mesh.from_pydata([(x0, y0, -z), (x1, y0, -z), (x1, y1, -z), (x0, y1, -z)], [], [(0, 1, 2, 3)])
         uv = mesh.uv_layers.new()
-        for loop, (u, v) in zip(uv.data, [(0, 0), (1, 0), (1, 1), (0, 1)]):
+        for loop, (u, v) in zip(uv.data, [(0, 0), (1, 0), (1, 1), (0, 1)], strict=True):
             loop.uv = (u, v)
         mesh.materials.append(_material(f"mat{i}", image))
         obj = bpy.data.objects.new(f"layer{i}", mesh)
