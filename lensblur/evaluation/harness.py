@@ -26,6 +26,7 @@ from ..errors import InvalidParameterError
 from ..io.images import atomic_write_bytes
 from ..synth import make_scene, trace_all_in_focus, trace_defocus
 from ..types import Aperture
+from .lpips import lpips_distance
 from .metrics import discontinuity_band, masked_psnr, psnr, ssim
 
 __all__ = ["BenchmarkConfig", "Case", "benchmark_cases", "run_benchmark", "classical_renderers", "summarise",
@@ -117,8 +118,11 @@ def classical_renderers() -> dict[str, Renderer]:
 
 
 def run_benchmark(config: BenchmarkConfig, renderers: dict[str, Renderer], *, cache_dir=None,
-                  progress=None) -> dict:
-    """Score every renderer on every case; returns ``{"config", "meta", "rows"}`` (one row per case)."""
+                  progress=None, lpips_model=None) -> dict:
+    """Score every renderer on every case; returns ``{"config", "meta", "rows"}`` (one row per case).
+
+    ``lpips_model`` (``evaluation.lpips.load_lpips()``) adds an LPIPS column; without it the rows hold nan.
+    """
     if not renderers:
         raise InvalidParameterError("renderers must name at least one renderer to score")
     cases = benchmark_cases(config, cache_dir, progress)
@@ -139,6 +143,7 @@ def run_benchmark(config: BenchmarkConfig, renderers: dict[str, Renderer], *, ca
                 "psnr": psnr(out, case.target), "ssim": ssim(out, case.target),
                 "psnr_band": masked_psnr(out, case.target, band), "psnr_rest": masked_psnr(out, case.target, ~band),
                 "band_fraction": float(band.mean()), "seconds": seconds,
+                "lpips": lpips_distance(lpips_model, out, case.target) if lpips_model is not None else math.nan,
             })
     meta = {"machine": platform.platform(), "processor": platform.processor() or platform.machine(),
             "python": platform.python_version(), "date": time.strftime("%Y-%m-%d %H:%M:%S"),
@@ -158,6 +163,7 @@ def summarise(result: dict) -> list[dict]:
             return float(np.mean(values)) if values else math.nan
 
         summary.append({"renderer": name, "strength_px": k, "psnr": mean("psnr"), "ssim": mean("ssim"),
+                        "lpips": mean("lpips"),
                         "psnr_band": mean("psnr_band"), "psnr_rest": mean("psnr_rest"),
                         "seconds": float(np.median([r["seconds"] for r in rows])), "cases": len(rows)})
     return summary
@@ -165,10 +171,12 @@ def summarise(result: dict) -> list[dict]:
 
 def markdown_table(result: dict) -> str:
     """BokehMe Table 1 layout: one row per renderer and K; PSNR (dB) overall / band / rest, SSIM, time."""
-    lines = ["| renderer | K | PSNR | PSNR band | PSNR rest | SSIM | time (median) |", "|---|---|---|---|---|---|---|"]
+    lines = ["| renderer | K | PSNR | PSNR band | PSNR rest | SSIM | LPIPS | time (median) |",
+             "|---|---|---|---|---|---|---|---|"]
     for s in summarise(result):
+        lpips = "–" if math.isnan(s["lpips"]) else f"{s['lpips']:.4f}"
         lines.append(f"| {s['renderer']} | {s['strength_px']:g} | {s['psnr']:.2f} | {s['psnr_band']:.2f} | "
-                     f"{s['psnr_rest']:.2f} | {s['ssim']:.4f} | {s['seconds'] * 1000:.0f} ms |")
+                     f"{s['psnr_rest']:.2f} | {s['ssim']:.4f} | {lpips} | {s['seconds'] * 1000:.0f} ms |")
     return "\n".join(lines)
 
 
