@@ -27,6 +27,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
+import torch
+import torch.utils.data
 
 from ..errors import InvalidParameterError, OutputExistsError
 from ..io.images import atomic_write_bytes
@@ -183,8 +185,6 @@ def _atomic_npz(path: Path, arrays: dict) -> None:
 
 
 def _item(sample: SceneSample, gammas: tuple[float, ...], t: int, g: int) -> dict:
-    import torch
-
     gamma = gammas[g]
 
     def display(linear):
@@ -201,7 +201,7 @@ def _item(sample: SceneSample, gammas: tuple[float, ...], t: int, g: int) -> dic
     }
 
 
-class _Items:
+class _Items(torch.utils.data.Dataset):
     """Index i -> (scene i // (T·G), setting, gamma): one training pair per bokeh image, as BokehMe trains."""
 
     config: DatasetConfig

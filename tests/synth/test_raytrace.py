@@ -56,6 +56,23 @@ def test_single_fronto_parallel_layer_is_a_convolution_with_the_aperture(radius,
     assert err.max() < 2e-3 and err.mean() < 3e-4, (err.max(), err.mean())
 
 
+def test_custom_kernel_aperture_is_its_image_scaled_to_the_blur_diameter():
+    """A kernel image of a centred square (half the side of its bounding square) blurs like a box."""
+    size, margin, r = 36, 10, 8.0
+    texture = np.random.default_rng(4).uniform(0, 1, (size + 2 * margin,) * 2 + (3,)).astype(np.float32)
+    kernel = np.zeros((8, 8))
+    kernel[2:6, 2:6] = 1.0  # the square |u|, |v| <= 0.5 of the unit aperture
+    scene = _scene([_opaque(texture, (0.5 - r / 10.0, 0.0, 0.0))], size, margin)
+    gt = trace_defocus(scene, strength_px=10.0, focus_disparity=0.5, aperture=Aperture(kernel=kernel),
+                       gammas=(1.0,), cell_px=0.5)
+    # a box of side 2 * 0.5 * r = 8 px centred on a pixel centre covers 7 full texels and two half texels per axis
+    line = np.array([0.5] + [1.0] * 7 + [0.5]) / 8.0
+    k = np.outer(line, line)
+    expected = np.stack([fftconvolve(texture[..., c], k, mode="same") for c in range(3)], -1)
+    expected = expected[margin:margin + size, margin:margin + size]
+    assert np.abs(gt.bokeh_linear[0] - expected).max() < 2e-3
+
+
 def test_accuracy_improves_with_finer_aperture_cells():
     size, margin = 32, 10
     texture = np.random.default_rng(2).uniform(0, 1, (size + 2 * margin,) * 2 + (3,)).astype(np.float32)

@@ -6,6 +6,8 @@ import json
 
 import numpy as np
 import pytest
+import torch
+import torch.utils.data
 
 from lensblur.cli import main
 from lensblur.errors import InvalidParameterError, OutputExistsError
@@ -79,6 +81,8 @@ def test_dataset_round_trip_equals_on_the_fly_generation(tmp_path):
             np.testing.assert_allclose(a[key].numpy(), b[key].numpy(), atol=2e-3)  # float16 storage
     with pytest.raises(IndexError):
         stored[len(stored)]
+    batch = next(iter(torch.utils.data.DataLoader(stored, batch_size=4)))
+    assert batch["image"].shape == (4, 3, 24, 24) and batch["gamma"].tolist() == [1.0, 2.2, 1.0, 2.2]
 
 
 def test_items_pair_the_right_gamma_and_setting():
