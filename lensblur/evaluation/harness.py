@@ -26,7 +26,7 @@ from ..errors import InvalidParameterError
 from ..io.images import atomic_write_bytes
 from ..synth import make_scene, trace_all_in_focus, trace_defocus
 from ..types import Aperture
-from .lpips import lpips_distance
+from .lpips import MIN_SIDE_PX, lpips_distance
 from .metrics import discontinuity_band, masked_psnr, psnr, ssim
 
 __all__ = ["BenchmarkConfig", "Case", "benchmark_cases", "run_benchmark", "classical_renderers", "summarise",
@@ -121,12 +121,15 @@ def run_benchmark(config: BenchmarkConfig, renderers: dict[str, Renderer], *, ca
                   progress=None, lpips_model=None) -> dict:
     """Score every renderer on every case; returns ``{"config", "meta", "rows"}`` (one row per case).
 
-    ``lpips_model`` (``evaluation.lpips.load_lpips()``) adds an LPIPS column; without it the rows hold nan.
+    ``lpips_model`` (``evaluation.lpips.load_lpips()``) adds an LPIPS column; without it, or for test sets
+    smaller than LPIPS's 32 px minimum, the rows hold nan.
     """
     if not renderers:
         raise InvalidParameterError("renderers must name at least one renderer to score")
     cases = benchmark_cases(config, cache_dir, progress)
     aperture = Aperture(blades=config.blades)
+    if config.size < MIN_SIDE_PX:
+        lpips_model = None
     rows = []
     for name, renderer in renderers.items():
         renderer(cases[0].image, cases[0].disparity, cases[0].strength_px, cases[0].focus_disparity,

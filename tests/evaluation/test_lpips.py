@@ -41,6 +41,8 @@ def test_random_lpips_is_zero_on_equal_images_symmetric_and_grows_with_noise():
     big = np.clip(a + rng.normal(0, 0.3, a.shape), 0, 1).astype(np.float32)
     assert lpips_distance(model, a, small) == pytest.approx(lpips_distance(model, small, a), rel=1e-5)
     assert 0 < lpips_distance(model, a, small) < lpips_distance(model, a, big)
+    with pytest.raises(ValueError, match="at least 32 x 32 px"):
+        lpips_distance(model, a[:24, :24], a[:24, :24])
 
 
 def test_loader_maps_flax_kernels_onto_torch_layers(tmp_path):

@@ -68,7 +68,8 @@ def test_harness_scores_identity_below_the_scatter_and_caches_the_test_set(tmp_p
     assert len(list(tmp_path.glob("testset-*.npz"))) == 1
 
 
-def test_cli_eval_writes_table_json_and_rejects_unknown_renderers(tmp_path, capsys):
+def test_cli_eval_writes_table_json_and_rejects_unknown_renderers(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("LENSBLUR_CACHE", str(tmp_path / "no-weights"))
     out = tmp_path / "eval"
     assert main(["eval", "--size", "24", "--scenes", "1", "--blur", "4", "--out", str(out), "--cache",
                  str(tmp_path / "cache"), "--quiet"]) == 0
@@ -76,4 +77,5 @@ def test_cli_eval_writes_table_json_and_rejects_unknown_renderers(tmp_path, caps
     assert json.loads((out / "results.json").read_text())["config"]["size"] == 24
     assert (out / "psnr_vs_K.png").exists()
     assert main(["eval", "--renderers", "scater", "--out", str(out), "--quiet"]) == 2
-    assert "Did you mean 'scatter'" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "Did you mean 'scatter'" in err and "no LPIPS column" in err
