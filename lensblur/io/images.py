@@ -133,6 +133,10 @@ def read_image(path: str | os.PathLike) -> tuple[Tensor, ImageMeta]:
         FileFormatError: missing, unreadable or truncated file, or an unsupported format.
     """
     path = Path(path)
+    if path.suffix.lower() in (".heic", ".heif", ".hif"):
+        from .._optional import require
+
+        require("pillow_heif", extra="heic", feature="reading HEIC photos").register_heif_opener()
     pil = _open_pil(path, "image")
     with pil:
         fmt = (pil.format or "").upper()
@@ -144,7 +148,7 @@ def read_image(path: str | os.PathLike) -> tuple[Tensor, ImageMeta]:
         elif fmt == "TIFF":
             bits = pil.tag_v2.get(258, (8,))
             bit_depth = 16 if (bits[0] if isinstance(bits, tuple) else bits) == 16 else 8
-        elif fmt not in ("JPEG", "MPO"):
+        elif fmt not in ("JPEG", "MPO", "HEIF"):
             raise FileFormatError(
                 f"image file {str(path)!r} is {fmt or 'an unknown format'}; lensblur reads JPEG, PNG and TIFF.")
         if bit_depth == 16 and pil.mode not in ("I;16", "I;16B", "I;16L", "I"):

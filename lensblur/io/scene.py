@@ -17,12 +17,22 @@ def load_scene(
     *,
     depth_kind: DepthKind | None = None,
     depth_scale: DepthScale = "relative",
+    embedded: bool = True,
 ) -> Scene:
-    """Read a photo (linear RGB, upright) and, if given, its depth or disparity file.
+    """Read a photo (linear RGB, upright) and its depth: the given file, else the depth stored in the photo.
 
-    The depth map keeps its own size here; ``render`` resizes it to the photo (with a warning) and
-    fills its holes.
+    With no ``depth`` file and ``embedded`` true, depth stored inside the photo is used when present
+    (iPhone HEIC disparity, Android Dynamic Depth or GDepth; ``scene.depth.source`` says which);
+    otherwise ``scene.depth`` is None. The depth map keeps its own size here; ``render`` resizes it to
+    the photo (with a warning) and fills its holes.
     """
     image, meta = read_image(path)
-    depth_map = read_depth(depth, kind=depth_kind, scale=depth_scale) if depth is not None else None
+    if depth is not None:
+        depth_map = read_depth(depth, kind=depth_kind, scale=depth_scale)
+    elif embedded:
+        from .embedded import read_embedded_depth
+
+        depth_map = read_embedded_depth(path, orientation=meta.orientation)
+    else:
+        depth_map = None
     return Scene(image=image, depth=depth_map, meta=meta)
