@@ -16,6 +16,7 @@ __all__ = [
     "MissingDependencyError",
     "FileFormatError",
     "OutputExistsError",
+    "WeightsUnavailableError",
 ]
 
 
@@ -49,3 +50,7 @@ class FileFormatError(ValueError):
 
 class OutputExistsError(FileExistsError):
     """An output path exists (or is an input) and overwriting was not asked for."""
+
+
+class WeightsUnavailableError(OSError):
+    """Model weights could not be found locally or downloaded; the message says how to provide them."""

@@ -1,5 +1,7 @@
-"""Getting a usable disparity map: hole filling, resizing."""
+"""Getting a usable disparity map: estimation, hole filling, resizing, edge-aware refinement."""
 
 from .convert import DepthResizeWarning, fill_holes, prepare_depth, resize_like
+from .estimate import DEFAULT_ESTIMATOR, ESTIMATORS, estimate_depth, load_estimator
 
-__all__ = ["DepthResizeWarning", "fill_holes", "prepare_depth", "resize_like"]
+__all__ = ["DEFAULT_ESTIMATOR", "ESTIMATORS", "DepthResizeWarning", "estimate_depth", "fill_holes",
+           "load_estimator", "prepare_depth", "resize_like"]
