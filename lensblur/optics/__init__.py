@@ -2,12 +2,14 @@
 
 from .apertures import MIN_RADIUS_PX, footprint, span_table
 from .coc import coc_diameter_mm, signed_coc_px, thin_lens_strength_px
-from .focus import focus_at_pixel, resolve_focus
+from .focus import autofocus, focus_at_pixel, focus_from_mask, resolve_focus
 
 __all__ = [
     "MIN_RADIUS_PX",
+    "autofocus",
     "coc_diameter_mm",
     "focus_at_pixel",
+    "focus_from_mask",
     "footprint",
     "resolve_focus",
     "signed_coc_px",

@@ -12,7 +12,7 @@ from .._checks import check_coc, check_image
 from ..depth.convert import prepare_depth
 from ..errors import InputError, InvalidParameterError, UnknownNameError
 from ..optics.coc import signed_coc_px, thin_lens_strength_px
-from ..optics.focus import resolve_focus
+from ..optics.focus import autofocus, resolve_focus
 from ..types import CIRCLE, Focus, Highlights, Lens, RenderResult, Scene
 from .classical.highlights import boost_highlights
 from .classical.scatter import scatter_blur
@@ -26,12 +26,13 @@ RENDERERS: dict[str, Callable[..., RenderResult]] = {
 }
 
 
-def blur_map(scene: Scene, *, lens: Lens, focus: Focus) -> tuple[Tensor, tuple[float, float], float]:
+def blur_map(scene: Scene, *, lens: Lens, focus: Focus | None) -> tuple[Tensor, tuple[float, float], float]:
     """The signed blur radius map of a scene: ``(coc_px, (far, near), strength_px)``.
 
     With ``lens.strength_px`` (BokehMe's K) the disparity is normalised per image to [0, 1]; with a
     photographic lens the depth must be metric and K follows from the thin-lens formula
-    (``optics.coc``), focused at the middle of the focus band.
+    (``optics.coc``), focused at the middle of the focus band. ``focus=None`` autofocuses
+    (``optics.autofocus``: the nearest large region near the centre).
     """
     check_image(scene.image)
     if scene.depth is None:
@@ -47,7 +48,7 @@ def blur_map(scene: Scene, *, lens: Lens, focus: Focus) -> tuple[Tensor, tuple[f
                 "relative. Give the blur as strength_px=K (CLI: --blur K), or pass metric depth "
                 "(CLI: --depth-scale metric).")
         disparity = depth.to_disparity()
-        far, near = resolve_focus(focus, disparity)
+        far, near = resolve_focus(focus if focus is not None else autofocus(disparity), disparity)
         centre = 0.5 * (far + near)
         if centre <= 0:
             raise InvalidParameterError(f"the focus disparity must be positive (1/m); got {centre}.")
@@ -56,7 +57,7 @@ def blur_map(scene: Scene, *, lens: Lens, focus: Focus) -> tuple[Tensor, tuple[f
             image_width_px=width, sensor_width_mm=lens.sensor_width_mm, coc_model=lens.coc_model)
     else:
         disparity = depth.normalized()
-        far, near = resolve_focus(focus, disparity)
+        far, near = resolve_focus(focus if focus is not None else autofocus(disparity), disparity)
         strength = float(lens.strength_px)
     coc = signed_coc_px(disparity.values.to(scene.image.device), far=far, near=near, strength_px=strength)
     return coc, (far, near), strength
@@ -81,7 +82,7 @@ def render(
         scene: the photo (linear RGB) and its depth.
         lens: blur amount and aperture shape. Optional when ``coc_px`` is given (then only its
             aperture is used; default circle).
-        focus: where the focal plane is. Not needed when ``coc_px`` is given.
+        focus: where the focal plane is; None autofocuses (`optics.autofocus`). Not needed with ``coc_px``.
         coc_px: a precomputed ``(B, 1, H, W)`` signed blur radius in px (positive = nearer), used instead
             of depth, lens and focus (for evaluation and neural renderers).
         highlights: boost clipped highlights into bokeh balls, or None.
@@ -110,10 +111,9 @@ def render(
     band = None
     strength = None
     if coc_px is None:
-        if lens is None or focus is None:
+        if lens is None:
             raise InvalidParameterError(
-                "render needs lens= and focus= (or a precomputed coc_px=); got "
-                f"lens={'set' if lens else None}, focus={'set' if focus else None}. Example: "
+                "render needs lens= (or a precomputed coc_px=); got lens=None. Example: "
                 "render(scene, lens=Lens(strength_px=20), focus=Focus.at_pixel(x=100, y=80)).")
         coc_px, band, strength = blur_map(scene, lens=lens, focus=focus)
     else:
@@ -127,6 +127,7 @@ def render(
     extras = dict(result.extras, renderer=renderer, seconds=time.perf_counter() - start)
     if strength is not None:
         extras["strength_px"] = strength
+        extras["focus"] = "auto" if focus is None else "given"
     log.info("rendered %s in %.3f s", tuple(image.shape), extras["seconds"])
     return RenderResult(image=result.image, coc_px=coc_px, dilated_coc_px=result.dilated_coc_px,
                         focus_band=band, extras=extras)

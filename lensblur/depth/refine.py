@@ -1,0 +1,97 @@
+"""Edge-aware refinement of disparity with the photo as guide: depth edges moved onto image edges.
+
+The colour guided filter (He, Sun and Tang, ECCV 2010 / TPAMI 2013): in every (2r+1)^2 window the output
+is an affine function of the guide's RGB, ``q = a·I + b``, fitted to the input disparity by ridge
+regression (``eps`` regularises a). Where a window straddles an object boundary the fitted q follows
+the photo's step instead of the blurry or misplaced step of an estimated or low-resolution disparity,
+so the blur map's edges land on the subject's outline (fewer halos). Low-resolution disparity is first
+upsampled bilinearly to the photo. Works on the sRGB-encoded photo (edges as seen), in torch, O(N)
+via box filters.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from ..errors import InvalidParameterError
+from ..io.images import linear_to_srgb
+from ..types import DepthMap
+
+__all__ = ["guided_filter", "refine_depth"]
+
+_LEVELS = 33  # disparity levels of the cost volume (1/32 of the range apart)
+
+
+def _box(x: torch.Tensor, r: int) -> torch.Tensor:
+    """Mean over (2r+1)^2 windows, windows clipped at the border (normalised by their true size)."""
+    ones = torch.ones_like(x[:, :1])
+    k = 2 * r + 1
+    total = F.avg_pool2d(F.pad(x, (r, r, r, r)), k, stride=1) * (k * k)
+    count = F.avg_pool2d(F.pad(ones, (r, r, r, r)), k, stride=1) * (k * k)
+    return total / count
+
+
+def guided_filter(guide: torch.Tensor, source: torch.Tensor, radius_px: int, eps: float) -> torch.Tensor:
+    """Colour guided filter of every channel of ``source`` (B, C, H, W) by ``guide`` (B, 3, H, W)."""
+    b, _, h, w = guide.shape
+    c = source.shape[1]
+    r = radius_px
+    mean_i = _box(guide, r)                                                     # (B, 3, H, W)
+    mean_p = _box(source, r)                                                    # (B, C, H, W)
+    cross = (guide.unsqueeze(2) * source.unsqueeze(1)).reshape(b, 3 * c, h, w)
+    cov_ip = _box(cross, r).reshape(b, 3, c, h, w) - mean_i.unsqueeze(2) * mean_p.unsqueeze(1)
+    gi = guide.unsqueeze(2) * guide.unsqueeze(1)                                # (B, 3, 3, H, W)
+    var_i = _box(gi.reshape(b, 9, h, w), r).reshape(b, 3, 3, h, w) - mean_i.unsqueeze(2) * mean_i.unsqueeze(1)
+    var_i = var_i + eps * torch.eye(3, dtype=guide.dtype, device=guide.device).view(1, 3, 3, 1, 1)
+    a = torch.linalg.solve(var_i.permute(0, 3, 4, 1, 2), cov_ip.permute(0, 3, 4, 1, 2))  # (B, H, W, 3, C)
+    a = a.permute(0, 3, 4, 1, 2)                                                # (B, 3, C, H, W)
+    bias = mean_p - (a * mean_i.unsqueeze(2)).sum(1)
+    mean_a = _box(a.reshape(b, 3 * c, h, w), r).reshape(b, 3, c, h, w)
+    return (mean_a * guide.unsqueeze(2)).sum(1) + _box(bias, r)
+
+
+def refine_depth(depth: DepthMap, image: torch.Tensor, *, radius_px: int | None = None,
+                 eps: float = 1e-3) -> DepthMap:
+    """Upsample ``depth`` to ``image`` and snap its edges to the photo's edges (guided filter).
+
+    Args:
+        depth: a disparity (or depth) map at any resolution with the photo's aspect ratio.
+        image: the photo, ``(1, 3, H, W)`` linear RGB.
+        radius_px: window radius in photo pixels; default: twice the upsampling factor, at least 4
+            (a window must reach across the blurry band of an upsampled edge).
+        eps: regularisation of the local fit on the guide's sRGB values; smaller follows image edges
+            more closely (and texture too).
+
+    Returns:
+        The refined map at the photo's size, same kind and scale, ``source`` suffixed with "+guided".
+    """
+    if not (isinstance(image, torch.Tensor) and image.ndim == 4 and image.shape[:2] == (1, 3)):
+        raise InvalidParameterError("image must be a (1, 3, H, W) linear RGB tensor")
+    if not eps > 0:
+        raise InvalidParameterError(f"eps must be > 0; got {eps!r}")
+    height, width = image.shape[-2:]
+    values = depth.values.float()
+    factor = max(height / values.shape[-2], width / values.shape[-1])
+    r = radius_px if radius_px is not None else max(4, int(round(2 * factor)))
+    if not (isinstance(r, int) and r >= 1):
+        raise InvalidParameterError(f"radius_px must be an integer >= 1; got {radius_px!r}")
+    up = F.interpolate(values, size=(height, width), mode="bilinear", align_corners=False)
+    guide = linear_to_srgb(image.float().clamp(0, 1)).to(torch.float64)
+    lo, hi = float(up.amin()), float(up.amax())
+    span = hi - lo if hi > lo else 1.0
+    normalised = ((up - lo) / span).to(torch.float64)
+    # cost-volume filtering (Hosni et al. 2013): soft-assign each pixel to disparity levels, filter every
+    # level with the guide, and keep the winning level per pixel. Unlike filtering the disparity itself
+    # this selects values instead of averaging them, so a refined edge is a step, not a ramp.
+    levels = torch.linspace(0.0, 1.0, _LEVELS, dtype=torch.float64)
+    step = 1.0 / (_LEVELS - 1)
+    votes = (1.0 - (normalised - levels.view(1, -1, 1, 1)).abs() / step).clamp(min=0.0)  # linear interpolation
+    scores = guided_filter(guide, votes, r, eps)
+    best = scores.argmax(1, keepdim=True)
+    # sub-level precision: the score-weighted mean of the winner and its two neighbours
+    index = torch.cat([(best - 1).clamp(min=0), best, (best + 1).clamp(max=_LEVELS - 1)], 1)
+    weight = scores.gather(1, index).clamp(min=0.0) + 1e-12
+    refined = (levels[index] * weight).sum(1, keepdim=True) / weight.sum(1, keepdim=True)
+    refined = (refined.float() * span + lo).clamp(lo, hi)
+    return DepthMap(values=refined, kind=depth.kind, scale=depth.scale, source=f"{depth.source}+guided")
