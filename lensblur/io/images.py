@@ -13,6 +13,7 @@ unchanged; P3 and sRGB share the transfer curve, so the linear-light maths stays
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import struct
 import tempfile
@@ -37,6 +38,7 @@ __all__ = [
     "IMAGE_SUFFIXES",
     "atomic_write_bytes",
     "check_output_path",
+    "with_description",
 ]
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff")
@@ -72,6 +74,19 @@ def linear_to_srgb(x: Tensor) -> Tensor:
     """Linear light to sRGB-encoded values in [0, 1]; values above 1 are clipped."""
     x = x.clamp(0.0, 1.0)
     return torch.where(x <= 0.0031308, x * 12.92, 1.055 * x.clamp_min(0.0031308) ** (1 / 2.4) - 0.055)
+
+
+def with_description(meta: ImageMeta | None, text: str) -> ImageMeta:
+    """A copy of ``meta`` whose EXIF ImageDescription is ``text`` (how lensblur records the depth source)."""
+    from PIL import Image
+
+    meta = meta or ImageMeta()
+    exif = Image.Exif()
+    if meta.exif:
+        exif.load(meta.exif)
+    exif[0x010E] = text  # ImageDescription
+    exif[_ORIENTATION] = 1
+    return dataclasses.replace(meta, exif=exif.tobytes())
 
 
 def _orient(array: np.ndarray, orientation: int) -> np.ndarray:

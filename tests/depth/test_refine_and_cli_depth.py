@@ -1,0 +1,87 @@
+"""Depth refinement on synthetic edges, and the CLI paths without a depth file (stored, estimated, exported)."""
+
+from __future__ import annotations
+
+import embedded_builders as builders
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+import lensblur as lb
+from lensblur.cli import main
+from lensblur.depth import refine_depth
+
+
+def _step_scene(size=48, edge=23):
+    """A photo with a sharp vertical colour edge and its disparity, low-res and blurred (edge smeared)."""
+    image = torch.full((1, 3, size, size), 0.05)
+    image[..., edge:] = torch.tensor([0.8, 0.3, 0.1]).view(1, 3, 1, 1)
+    truth = torch.zeros(1, 1, size, size)
+    truth[..., edge:] = 1.0
+    low = F.avg_pool2d(truth, 4)
+    low = F.avg_pool2d(F.pad(low, (1, 1, 1, 1), mode="replicate"), 3, stride=1)  # blur at low resolution
+    return image, truth, lb.DepthMap(low, kind="disparity", scale="relative")
+
+
+def test_refinement_puts_the_depth_edge_on_the_image_edge():
+    image, truth, low = _step_scene()
+    naive = F.interpolate(low.values, size=truth.shape[-2:], mode="bilinear", align_corners=False)
+    refined = refine_depth(low, image)
+    assert refined.values.shape == truth.shape and refined.source.endswith("+guided")
+    err_naive = (naive - truth).abs().mean()
+    err_refined = (refined.values - truth).abs().mean()
+    assert err_refined < 0.3 * err_naive
+    row = refined.values[0, 0, 20]
+    assert float(row[20]) < 0.1 and float(row[26]) > 0.9  # a step, not a ramp across the edge
+
+
+def test_refinement_leaves_a_constant_map_constant_and_checks_arguments():
+    image = torch.rand(1, 3, 20, 20)
+    flat = lb.DepthMap(torch.full((1, 1, 5, 5), 0.4), kind="disparity", scale="relative")
+    np.testing.assert_allclose(refine_depth(flat, image).values.numpy(), 0.4, atol=1e-6)
+    with pytest.raises(lb.errors.InvalidParameterError, match="eps must be > 0"):
+        refine_depth(flat, image, eps=0)
+
+
+def test_cli_renders_with_the_depth_stored_in_the_photo_and_records_its_source(tmp_path, capsys):
+    photo = tmp_path / "pixel.jpg"
+    photo.write_bytes(builders._gdepth_jpeg(builders._ramp(16, 24)))
+    out = tmp_path / "out.jpg"
+    assert main(["render", str(photo), "-o", str(out), "--blur", "6", "--quiet"]) == 0
+    with Image.open(out) as im:
+        assert "depth: gdepth" in im.getexif().get(0x010E, "")
+    assert main(["render", str(photo), "-o", str(tmp_path / "o2.png"), "--blur", "6"]) == 0
+    text = capsys.readouterr().out
+    assert "depth: gdepth (disparity, metric)" in text and "focus: auto" in text
+
+
+def test_cli_without_any_depth_names_how_to_provide_estimator_weights(tmp_path, capsys):
+    photo = tmp_path / "plain.jpg"
+    photo.write_bytes(builders._jpeg())
+    code = main(["render", str(photo), "-o", str(tmp_path / "o.jpg"), "--blur", "5", "--depth-model-dir",
+                 str(tmp_path / "missing")])
+    assert code == 2
+    assert "--depth" in capsys.readouterr().err
+
+
+def test_cli_depth_exports_estimated_disparity_and_preview(tmp_path, capsys):
+    transformers = pytest.importorskip("transformers")
+    backbone = transformers.Dinov2Config(hidden_size=32, num_hidden_layers=4, num_attention_heads=4, mlp_ratio=2,
+                                         image_size=252, patch_size=14, out_indices=[1, 2, 3, 4],
+                                         reshape_hidden_states=False)
+    config = transformers.DepthAnythingConfig(backbone_config=backbone, patch_size=14, reassemble_hidden_size=32,
+                                              reassemble_factors=[4, 2, 1, 0.5], neck_hidden_sizes=[8, 16, 32, 32],
+                                              fusion_hidden_size=16, head_hidden_size=8, head_in_index=-1)
+    weights = tmp_path / "tiny"
+    transformers.DepthAnythingForDepthEstimation(config).save_pretrained(weights)
+    photo = tmp_path / "plain.jpg"
+    photo.write_bytes(builders._jpeg(width=30, height=20))
+    out = tmp_path / "depth.png"
+    assert main(["depth", str(photo), "-o", str(out), "--depth-model-dir", str(weights)]) == 0
+    assert "depth: depth-anything-v2-small" in capsys.readouterr().out
+    with Image.open(out) as im:
+        assert im.size == (30, 20) and im.mode.startswith("I")
+    assert (tmp_path / "depth_preview.png").exists()
+    assert main(["depth", str(photo), "-o", str(out), "--depth-model-dir", str(weights), "--quiet"]) == 2  # no clobber
