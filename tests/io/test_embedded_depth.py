@@ -121,3 +121,19 @@ def test_unreadable_heic_and_missing_pillow_heif_get_clear_errors(tmp_path, monk
     monkeypatch.setitem(sys.modules, "pillow_heif", None)  # as if not installed
     with pytest.raises(ImportError, match=r"lensblur\[heic\]"):
         read_embedded_depth(path)
+
+
+def test_real_iphone_heic_depth(tmp_path):
+    """pug_depth.heic: an iPhone photo with a disparity auxiliary image, from pillow-heif's test images (BSD-3)."""
+    pytest.importorskip("pillow_heif")
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "data" / "pug_depth.heic"
+    scene = load_scene(path)
+    assert tuple(scene.image.shape) == (1, 3, 3024, 4032)
+    depth = scene.depth
+    assert depth.source == "iphone-heic" and depth.kind == "disparity" and depth.scale == "metric"
+    assert tuple(depth.values.shape) == (1, 1, 576, 768)  # low resolution, the photo's aspect ratio
+    values = depth.values[0, 0]
+    # HEIF depth representation: uniform disparity between d_min = 1.498 and d_max = 4.383 (1/m)
+    assert 1.498 <= float(values.min()) < 1.6 and 4.2 < float(values.max()) <= 4.383

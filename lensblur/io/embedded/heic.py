@@ -43,4 +43,6 @@ def heic_disparity(heif_image) -> tuple[np.ndarray, str] | None:
         return (1.0 / (d_min + v * (d_max - d_min))).astype(np.float32), "metric"
     if kind == 0 and d_min and d_max and 0 < d_min < d_max:  # uniform inverse depth between 1/d_max and 1/d_min
         return (1.0 / d_max + v * (1.0 / d_min - 1.0 / d_max)).astype(np.float32), "metric"
+    if kind == 1 and d_min and d_max and 0 < d_min < d_max:  # uniform disparity (1/m) between d_min and d_max
+        return (d_min + v * (d_max - d_min)).astype(np.float32), "metric"
     return v.astype(np.float32), "relative"  # disparity-like, brighter = nearer
