@@ -123,11 +123,13 @@ class Scene:
         image: ``(B, 3, H, W)`` float32, linear RGB.
         depth: the scene's depth or disparity, same H and W as the image, or None.
         meta: file metadata carried to the output (ICC profile, EXIF, bit depth), see ``lensblur.io``.
+        matte: ``(B, 1, h, w)`` subject matte in [0, 1] (an iPhone portrait matte), any resolution, or None.
     """
 
     image: Tensor
     depth: DepthMap | None = None
     meta: Any = None
+    matte: Tensor | None = None
 
     def with_depth(self, depth: DepthMap) -> Scene:
         """A copy of the scene holding ``depth``."""

@@ -68,6 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     focus.add_argument("--focus-band", type=_pair(float, "FAR,NEAR"), metavar="FAR,NEAR",
                        help="keep every disparity between FAR and NEAR sharp (normalised, 1 = nearest)")
     focus.add_argument("--focus-distance-m", type=float, metavar="S", help="focus distance in metres (metric depth)")
+    focus.add_argument("--focus-subject", action="store_true",
+                       help="keep the whole subject of the photo's portrait matte sharp (iPhone HEIC portraits)")
     r.add_argument("--focus-window", type=int, default=9, help="side in px of the median window of --focus-at")
     r.add_argument("--focus-tolerance", type=float, default=0.0,
                    help="half-width of the sharp band around the focus, in disparity units")
@@ -183,7 +185,9 @@ def _cmd_render(args: argparse.Namespace) -> int:
     height, width = scene.image.shape[-2:]
     highlights = (lb.Highlights(threshold=args.highlight_threshold, gain=args.highlight_gain)
                   if args.highlights else None)
-    result = lb.render(scene, lens=_lens(args, width), focus=_focus(args, height, width), highlights=highlights,
+    lens = _lens(args, width)
+    focus = _subject_focus(scene, lens) if args.focus_subject else _focus(args, height, width)
+    result = lb.render(scene, lens=lens, focus=focus, highlights=highlights,
                        gamma=args.gamma, backend=args.backend, progress=not args.quiet)
     meta = with_description(scene.meta, f"lensblur {lb.__version__}; depth: {scene.depth.source}")
     written = lb.save_image(args.output, result.image, meta=meta, bit_depth=args.bit_depth,
@@ -199,6 +203,18 @@ def _cmd_render(args: argparse.Namespace) -> int:
         print(f"wrote {written}" + (f" and {args.save_coc}" if args.save_coc else "")
               + f" in {time.perf_counter() - start:.2f} s")
     return 0
+
+
+def _subject_focus(scene: lb.Scene, lens: lb.Lens) -> lb.Focus:
+    """Focus band covering the portrait matte's subject, in the disparity units render() uses."""
+    import torch.nn.functional as F
+
+    if scene.matte is None:
+        raise lb.errors.InputError("--focus-subject needs a portrait matte stored in the photo (iPhone HEIC "
+                                   "portrait mode); this photo has none. Focus with --focus-at X,Y instead.")
+    depth = scene.depth.to_disparity() if lens.is_photographic else scene.depth.normalized()
+    matte = F.interpolate(scene.matte.float(), size=depth.values.shape[-2:], mode="bilinear", align_corners=False)
+    return lb.optics.focus_from_mask(depth, matte, whole_subject=True)
 
 
 def _ensure_depth(scene: lb.Scene, args: argparse.Namespace, *, estimate: bool) -> lb.Scene:

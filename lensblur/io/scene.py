@@ -22,7 +22,8 @@ def load_scene(
     """Read a photo (linear RGB, upright) and its depth: the given file, else the depth stored in the photo.
 
     With no ``depth`` file and ``embedded`` true, depth stored inside the photo is used when present
-    (iPhone HEIC disparity, Android Dynamic Depth or GDepth; ``scene.depth.source`` says which);
+    (iPhone HEIC disparity, Android Dynamic Depth or GDepth; ``scene.depth.source`` says which), and
+    an iPhone portrait matte becomes ``scene.matte``;
     otherwise ``scene.depth`` is None. The depth map keeps its own size here; ``render`` resizes it to
     the photo (with a warning) and fills its holes.
     """
@@ -35,4 +36,7 @@ def load_scene(
         depth_map = read_embedded_depth(path, orientation=meta.orientation)
     else:
         depth_map = None
-    return Scene(image=image, depth=depth_map, meta=meta)
+    from .embedded import read_embedded_matte
+
+    matte = read_embedded_matte(path, orientation=meta.orientation) if embedded else None
+    return Scene(image=image, depth=depth_map, meta=meta, matte=matte)

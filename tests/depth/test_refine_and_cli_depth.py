@@ -85,3 +85,22 @@ def test_cli_depth_exports_estimated_disparity_and_preview(tmp_path, capsys):
         assert im.size == (30, 20) and im.mode.startswith("I")
     assert (tmp_path / "depth_preview.png").exists()
     assert main(["depth", str(photo), "-o", str(out), "--depth-model-dir", str(weights), "--quiet"]) == 2  # no clobber
+
+
+def test_cli_focus_subject_needs_a_matte(tmp_path, capsys):
+    photo = tmp_path / "pixel.jpg"
+    photo.write_bytes(builders._gdepth_jpeg(builders._ramp(16, 24)))
+    assert main(["render", str(photo), "-o", str(tmp_path / "o.jpg"), "--blur", "6", "--focus-subject"]) == 2
+    assert "needs a portrait matte" in capsys.readouterr().err
+
+
+def test_focus_subject_band_covers_the_matte(tmp_path):
+    from lensblur.cli import _subject_focus
+
+    d = torch.full((1, 1, 20, 30), 0.1)
+    d[..., 5:15, 10:20] = 0.7
+    matte = torch.zeros(1, 1, 10, 15)
+    matte[..., 3:7, 5:10] = 1.0  # the same region at half resolution
+    scene = lb.Scene(torch.rand(1, 3, 20, 30), lb.DepthMap(d, kind="disparity", scale="relative"), matte=matte)
+    far, near = _subject_focus(scene, lb.Lens(strength_px=5)).band
+    assert far == pytest.approx(1.0, abs=0.02) and near == pytest.approx(1.0, abs=0.02)  # normalised: 0.7 -> 1

@@ -137,3 +137,22 @@ def test_real_iphone_heic_depth(tmp_path):
     values = depth.values[0, 0]
     # HEIF depth representation: uniform disparity between d_min = 1.498 and d_max = 4.383 (1/m)
     assert 1.498 <= float(values.min()) < 1.6 and 4.2 < float(values.max()) <= 4.383
+
+
+class _FakeHeifWithMatte(_FakeHeif):
+    def __init__(self, matte):
+        super().__init__([])
+        self.info["aux"] = {"urn:com:apple:photo:2018:aux:portraiteffectsmatte": [7]}
+        self._matte = matte
+
+    def get_aux_image(self, aux_id):
+        assert aux_id == 7
+        return self._matte
+
+
+def test_heic_portrait_matte_from_pillow_heif_objects():
+    from lensblur.io.embedded.heic import heic_portrait_matte
+
+    matte = heic_portrait_matte(_FakeHeifWithMatte(np.array([[0, 255], [128, 255]], np.uint8)))
+    np.testing.assert_allclose(matte, [[0.0, 1.0], [128 / 255, 1.0]], rtol=1e-6)
+    assert heic_portrait_matte(_FakeHeif([])) is None

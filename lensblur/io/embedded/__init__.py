@@ -11,10 +11,10 @@ import torch
 from ...errors import FileFormatError
 from ...types import DepthMap
 from .google import dynamic_depth_disparity, gdepth_disparity, range_to_disparity
-from .heic import heic_disparity
+from .heic import heic_disparity, heic_portrait_matte
 from .xmp import read_jpeg_xmp
 
-__all__ = ["read_embedded_depth", "range_to_disparity", "HEIC_SUFFIXES"]
+__all__ = ["read_embedded_depth", "read_embedded_matte", "range_to_disparity", "HEIC_SUFFIXES"]
 
 HEIC_SUFFIXES = (".heic", ".heif", ".hif")
 
@@ -55,6 +55,26 @@ def read_embedded_depth(path: str | os.PathLike, *, orientation: int = 1) -> Dep
         if values is not None:
             return _depth_map(_orient(values, orientation), "metric", source)
     return None
+
+
+def read_embedded_matte(path: str | os.PathLike, *, orientation: int = 1) -> torch.Tensor | None:
+    """The subject matte stored in the photo (iPhone HEIC portrait effects matte) as ``(1, 1, h, w)``, or None."""
+    from ..images import _orient
+
+    path = Path(path)
+    if path.suffix.lower() not in HEIC_SUFFIXES:
+        return None
+    from ..._optional import require
+
+    pillow_heif = require("pillow_heif", extra="heic", feature="reading HEIC photos and their mattes")
+    try:
+        heif = pillow_heif.open_heif(path)
+    except (OSError, ValueError) as err:
+        raise FileFormatError(f"HEIC file {str(path)!r} cannot be read: {err}") from err
+    matte = heic_portrait_matte(heif)
+    if matte is None:
+        return None
+    return torch.from_numpy(np.ascontiguousarray(_orient(matte, orientation)))[None, None]
 
 
 def _depth_map(values: np.ndarray, scale: str, source: str) -> DepthMap:

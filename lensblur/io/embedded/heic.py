@@ -13,7 +13,9 @@ import numpy as np
 
 from ...errors import FileFormatError
 
-__all__ = ["heic_disparity"]
+__all__ = ["heic_disparity", "heic_portrait_matte", "PORTRAIT_MATTE_URN"]
+
+PORTRAIT_MATTE_URN = "urn:com:apple:photo:2018:aux:portraiteffectsmatte"
 
 
 def heic_disparity(heif_image) -> tuple[np.ndarray, str] | None:
@@ -46,3 +48,18 @@ def heic_disparity(heif_image) -> tuple[np.ndarray, str] | None:
     if kind == 1 and d_min and d_max and 0 < d_min < d_max:  # uniform disparity (1/m) between d_min and d_max
         return (d_min + v * (d_max - d_min)).astype(np.float32), "metric"
     return v.astype(np.float32), "relative"  # disparity-like, brighter = nearer
+
+
+def heic_portrait_matte(heif_image) -> np.ndarray | None:
+    """The portrait effects matte (``(h, w)`` float32 in [0, 1], 1 = subject) of an opened HEIC, or None."""
+    ids = ((getattr(heif_image, "info", None) or {}).get("aux") or {}).get(PORTRAIT_MATTE_URN) or []
+    if not ids:
+        return None
+    try:
+        matte = np.asarray(heif_image.get_aux_image(ids[0]))
+    except (OSError, ValueError, KeyError) as err:
+        raise FileFormatError(f"the HEIC portrait matte cannot be decoded ({err})") from err
+    if matte.ndim == 3:
+        matte = matte[..., 0]
+    peak = 65535.0 if matte.dtype == np.uint16 else 255.0 if matte.dtype == np.uint8 else 1.0
+    return (matte.astype(np.float64) / peak).astype(np.float32)
