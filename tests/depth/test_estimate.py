@@ -65,3 +65,20 @@ def test_licences_names_and_missing_weights_get_clear_errors(tmp_path, monkeypat
         load_estimator(local_files_only=True)
     with pytest.raises(InvalidParameterError, match=r"\(1, 3, H, W\)"):
         estimate_depth(torch.rand(3, 8, 8))
+
+
+def test_dpt_estimator_gets_square_inputs(tmp_path):
+    """DPT with a plain ViT takes square inputs only: the photo is squeezed to a square and back."""
+    config = transformers.DPTConfig(hidden_size=32, num_hidden_layers=4, num_attention_heads=4, intermediate_size=64,
+                                    image_size=64, patch_size=16, backbone_out_indices=[0, 1, 2, 3],
+                                    neck_hidden_sizes=[8, 16, 32, 32], fusion_hidden_size=16, head_in_index=-1,
+                                    is_hybrid=False, reassemble_factors=[4, 2, 1, 0.5])
+    torch.manual_seed(0)
+    transformers.DPTForDepthEstimation(config).save_pretrained(tmp_path)
+    network = load_estimator("dpt-hybrid-midas", weights_dir=tmp_path)
+    seen = []
+    network.register_forward_pre_hook(lambda module, args, kwargs: seen.append(kwargs["pixel_values"].shape),
+                                      with_kwargs=True)
+    depth = estimate_depth(torch.rand(1, 3, 40, 90), model="dpt-hybrid-midas", network=network, input_px=64)
+    assert tuple(seen[0][-2:]) == (64, 64)
+    assert tuple(depth.values.shape) == (1, 1, 40, 90) and depth.source == "dpt-hybrid-midas"
