@@ -8,6 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from PIL import Image
+from tiny_models import save_tiny_depth_anything
 
 import lensblur as lb
 from lensblur.cli import main
@@ -67,15 +68,8 @@ def test_cli_without_any_depth_names_how_to_provide_estimator_weights(tmp_path, 
 
 
 def test_cli_depth_exports_estimated_disparity_and_preview(tmp_path, capsys):
-    transformers = pytest.importorskip("transformers")
-    backbone = transformers.Dinov2Config(hidden_size=32, num_hidden_layers=4, num_attention_heads=4, mlp_ratio=2,
-                                         image_size=252, patch_size=14, out_indices=[1, 2, 3, 4],
-                                         reshape_hidden_states=False)
-    config = transformers.DepthAnythingConfig(backbone_config=backbone, patch_size=14, reassemble_hidden_size=32,
-                                              reassemble_factors=[4, 2, 1, 0.5], neck_hidden_sizes=[8, 16, 32, 32],
-                                              fusion_hidden_size=16, head_hidden_size=8, head_in_index=-1)
-    weights = tmp_path / "tiny"
-    transformers.DepthAnythingForDepthEstimation(config).save_pretrained(weights)
+    pytest.importorskip("transformers")
+    weights = save_tiny_depth_anything(tmp_path / "tiny")
     photo = tmp_path / "plain.jpg"
     photo.write_bytes(builders._jpeg(width=30, height=20))
     out = tmp_path / "depth.png"

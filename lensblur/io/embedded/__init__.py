@@ -33,14 +33,7 @@ def read_embedded_depth(path: str | os.PathLike, *, orientation: int = 1) -> Dep
 
     path = Path(path)
     if path.suffix.lower() in HEIC_SUFFIXES:
-        from ..._optional import require
-
-        pillow_heif = require("pillow_heif", extra="heic", feature="reading HEIC photos and their depth")
-        try:
-            heif = pillow_heif.open_heif(path)
-        except (OSError, ValueError) as err:
-            raise FileFormatError(f"HEIC file {str(path)!r} cannot be read: {err}") from err
-        found = heic_disparity(heif)
+        found = heic_disparity(_open_heic(path))
         if found is None:
             return None
         values, scale = found
@@ -64,17 +57,20 @@ def read_embedded_matte(path: str | os.PathLike, *, orientation: int = 1) -> tor
     path = Path(path)
     if path.suffix.lower() not in HEIC_SUFFIXES:
         return None
-    from ..._optional import require
-
-    pillow_heif = require("pillow_heif", extra="heic", feature="reading HEIC photos and their mattes")
-    try:
-        heif = pillow_heif.open_heif(path)
-    except (OSError, ValueError) as err:
-        raise FileFormatError(f"HEIC file {str(path)!r} cannot be read: {err}") from err
-    matte = heic_portrait_matte(heif)
+    matte = heic_portrait_matte(_open_heic(path))
     if matte is None:
         return None
     return torch.from_numpy(np.ascontiguousarray(_orient(matte, orientation)))[None, None]
+
+
+def _open_heic(path: Path):
+    from ..._optional import require
+
+    pillow_heif = require("pillow_heif", extra="heic", feature="reading HEIC photos, their depth and mattes")
+    try:
+        return pillow_heif.open_heif(path)
+    except (OSError, ValueError) as err:
+        raise FileFormatError(f"HEIC file {str(path)!r} cannot be read: {err}") from err
 
 
 def _depth_map(values: np.ndarray, scale: str, source: str) -> DepthMap:
