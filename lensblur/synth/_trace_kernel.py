@@ -71,6 +71,16 @@ def _box_mean(tex, sat, layer, cx, cy, half, out):
 
 
 @numba.njit(cache=True, inline="always")
+def _insert_nearest_first(order, count, disparity, i):
+    """Insert layer i into ``order[:count]`` (sorted by disparity, largest = nearest first)."""
+    k = count
+    while k > 0 and disparity[order[k - 1]] < disparity[i]:
+        order[k] = order[k - 1]
+        k -= 1
+    order[k] = i
+
+
+@numba.njit(cache=True, inline="always")
 def _alpha_in_box(sat, layer, x0, x1, y0, y1):
     """Summed alpha (last channel) of the texels overlapping [x0, x1] x [y0, y1] (padded coords)."""
     hp = sat.shape[1] - 1
@@ -135,12 +145,7 @@ def trace(tex, sat, planes, strength, focus, margin, grids, cell_start, cells, o
                     hit_x[i] = px + s * u
                     hit_y[i] = py + s * v
                     hit_d[i] = a + b * hit_x[i] + c * hit_y[i]
-                    # insertion sort by disparity at the hit, nearest first
-                    k = t
-                    while k > 0 and hit_d[order[k - 1]] < hit_d[i]:
-                        order[k] = order[k - 1]
-                        k -= 1
-                    order[k] = i
+                    _insert_nearest_first(order, t, hit_d, i)
                 transmittance = 1.0
                 for t in range(n_active):
                     i = order[t]
@@ -171,11 +176,7 @@ def pinhole(tex, planes, margin, out, disparity):
         for x in range(width):
             for i in range(n_layers):
                 d[i] = planes[i, 0] + planes[i, 1] * x + planes[i, 2] * y
-                k = i
-                while k > 0 and d[order[k - 1]] < d[i]:
-                    order[k] = order[k - 1]
-                    k -= 1
-                order[k] = i
+                _insert_nearest_first(order, i, d, i)
             transmittance = 1.0
             found = False
             for k in range(n - 1):

@@ -166,10 +166,14 @@ def aperture_cells(aperture: Aperture, grids) -> tuple[np.ndarray, np.ndarray]:
 
 def trace_all_in_focus(scene: LayeredScene, gammas=(2.2,)) -> GroundTruth:
     """The pinhole (all-in-focus) image and the front-most disparity map of ``scene``."""
-    from ._trace_kernel import pinhole
-
     gammas = _check_gammas(gammas)
     tex, planes = layer_stack(scene, gammas)
+    return _pinhole(scene, tex, planes, gammas)
+
+
+def _pinhole(scene: LayeredScene, tex: np.ndarray, planes: np.ndarray, gammas: tuple[float, ...]) -> GroundTruth:
+    from ._trace_kernel import pinhole
+
     out = np.zeros((scene.height, scene.width, tex.shape[3] - 1), np.float32)
     disparity = np.zeros((scene.height, scene.width), np.float32)
     pinhole(tex, planes, scene.margin, out, disparity)
@@ -231,8 +235,8 @@ def trace_defocus(scene: LayeredScene, *, strength_px: float, focus_disparity: f
     if not (isinstance(max_cells, (int, np.integer)) and max_cells >= 1):
         raise InvalidParameterError(f"max_cells must be an integer >= 1; got {max_cells!r}")
     gammas = _check_gammas(gammas)
-    base = trace_all_in_focus(scene, gammas)
     tex, planes = layer_stack(scene, gammas)
+    base = _pinhole(scene, tex, planes, gammas)
     sat = _summed_area(tex)
     reach = _reach_px(sat, planes, float(strength_px), float(focus_disparity), scene.height, scene.width,
                       scene.margin)
