@@ -79,7 +79,9 @@ class DatasetConfig:
 
     @property
     def margin(self) -> int:
-        return int(math.ceil(max(self.strengths_px))) + 2
+        # Twice K: slanted planes (the floor) extend beyond the canvas past [0, 1] disparity, so a ray from
+        # a border pixel can reach farther than K px.
+        return 2 * int(math.ceil(max(self.strengths_px))) + 2
 
     @property
     def settings_per_scene(self) -> int:
