@@ -97,6 +97,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="output bits per channel (default: as the input; JPEG is always 8)")
     r.add_argument("--backend", choices=list(lb.BACKENDS), default="auto",
                    help="numba = CPU row spans; torch = any device (CUDA when the image is there)")
+    r.add_argument("--renderer", choices=list(lb.RENDERERS), default="scatter",
+                   help="scatter = classical; hybrid = BokehMe (classical + neural renderer at depth edges); "
+                        "neural = the neural renderer alone")
+    r.add_argument("--neural-weights", type=Path, default=None,
+                   help="weights for --renderer hybrid/neural: a .safetensors file, or a folder holding the "
+                        "official BokehMe arnet.pth and iunet.pth (default: the weights shipped with lensblur)")
+    r.add_argument("--save-error-map", type=Path, default=None,
+                   help="with --renderer hybrid: also write the fusion weight of the neural result (white = neural)")
     r.add_argument("--overwrite", action="store_true", help="replace existing output files")
     r.add_argument("--quiet", action="store_true", help="no progress bar or summary")
 
@@ -123,7 +131,10 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("eval", help="score renderers against ray-traced ground truth (BokehMe Table 1 layout)",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     e.add_argument("--out", type=Path, default=Path("outputs/eval"), help="folder for table, JSON and plot")
-    e.add_argument("--renderers", nargs="+", default=["identity", "scatter"])
+    e.add_argument("--renderers", nargs="+", default=["identity", "scatter"],
+                   help="identity, scatter, neural, hybrid")
+    e.add_argument("--neural-weights", type=Path, default=None,
+                   help="weights for neural/hybrid (default: the shipped ones)")
     e.add_argument("--size", type=int, default=256)
     e.add_argument("--scenes", type=int, default=6)
     e.add_argument("--blur", type=float, nargs="+", default=[10.0, 20.0, 30.0, 40.0, 50.0])
@@ -179,6 +190,10 @@ def _cmd_render(args: argparse.Namespace) -> int:
     check_output_path(args.output, overwrite=args.overwrite, inputs=inputs)
     if args.save_coc is not None:
         check_output_path(args.save_coc, overwrite=args.overwrite, inputs=inputs + [args.output])
+    if args.save_error_map is not None:
+        if args.renderer != "hybrid":
+            raise lb.InvalidParameterError(f"--save-error-map needs --renderer hybrid; got --renderer {args.renderer}")
+        check_output_path(args.save_error_map, overwrite=args.overwrite, inputs=inputs + [args.output])
     start = time.perf_counter()
     scene = lb.load_scene(args.photo, args.depth, depth_kind=args.depth_kind, depth_scale=args.depth_scale)
     scene = _ensure_depth(scene, args, estimate=False)
@@ -187,13 +202,17 @@ def _cmd_render(args: argparse.Namespace) -> int:
                   if args.highlights else None)
     lens = _lens(args, width)
     focus = _subject_focus(scene, lens) if args.focus_subject else _focus(args, height, width)
-    result = lb.render(scene, lens=lens, focus=focus, highlights=highlights,
-                       gamma=args.gamma, backend=args.backend, progress=not args.quiet)
+    result = lb.render(scene, lens=lens, focus=focus, highlights=highlights, gamma=args.gamma,
+                       backend=args.backend, progress=not args.quiet, renderer=args.renderer,
+                       neural_weights=args.neural_weights)
     meta = with_description(scene.meta, f"lensblur {lb.__version__}; depth: {scene.depth.source}")
     written = lb.save_image(args.output, result.image, meta=meta, bit_depth=args.bit_depth,
                             overwrite=args.overwrite, inputs=inputs)
     if args.save_coc is not None:
         lb.save_image(args.save_coc, coc_preview(result.coc_px), bit_depth=8, overwrite=args.overwrite, inputs=inputs)
+    if args.save_error_map is not None:
+        error = result.extras["error_map"].expand(-1, 3, -1, -1) ** 2.2  # shown as display values
+        lb.save_image(args.save_error_map, error, bit_depth=8, overwrite=args.overwrite, inputs=inputs)
     if not args.quiet:
         far, near = result.focus_band
         print(f"depth: {scene.depth.source} ({scene.depth.kind}, {scene.depth.scale})"
@@ -277,6 +296,10 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     from lensblur.io.images import atomic_write_bytes
 
     available = classical_renderers()
+    if {"neural", "hybrid"} & set(args.renderers):
+        from lensblur.evaluation.harness import neural_renderers
+
+        available.update(neural_renderers(args.neural_weights))
     unknown = [name for name in args.renderers if name not in available]
     if unknown:
         raise UnknownNameError.suggest("renderer (--renderers)", unknown[0], available)

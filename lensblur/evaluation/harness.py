@@ -30,7 +30,7 @@ from .lpips import MIN_SIDE_PX, lpips_distance
 from .metrics import discontinuity_band, masked_psnr, psnr, ssim
 
 __all__ = ["BenchmarkConfig", "Case", "benchmark_cases", "run_benchmark", "classical_renderers", "summarise",
-           "markdown_table", "plot_psnr"]
+           "markdown_table", "plot_psnr", "neural_renderers"]
 
 # renderer(image (H, W, 3) display, disparity (H, W), strength_px, focus_disparity, gamma, aperture) -> image
 Renderer = Callable[[np.ndarray, np.ndarray, float, float, float, Aperture], np.ndarray]
@@ -115,6 +115,28 @@ def classical_renderers() -> dict[str, Renderer]:
         return out[0].permute(1, 2, 0).numpy()
 
     return {"identity": identity, "scatter": scatter}
+
+
+def neural_renderers(weights=None, options=None) -> dict[str, Renderer]:
+    """BokehMe's neural renderer alone and the hybrid (default: the shipped weights; ``options`` a
+    ``HybridOptions``). Both get the benchmark's display image and γ exactly as BokehMe does."""
+    import torch
+
+    from ..render.hybrid import HybridOptions, default_nets, load_nets, render_display
+
+    nets = default_nets() if weights is None else load_nets(weights)
+    options = options or HybridOptions()
+
+    def make(part):
+        def renderer(image, disparity, strength, focus, gamma, aperture):
+            img = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))[None]
+            coc = torch.from_numpy((strength * (disparity - focus)).astype(np.float32))[None, None]
+            parts = render_display(img, coc, gamma_bokehme=gamma, aperture=aperture, nets=nets, options=options)
+            return getattr(parts, part)[0].permute(1, 2, 0).numpy()
+
+        return renderer
+
+    return {"neural": make("neural"), "hybrid": make("fused")}
 
 
 def run_benchmark(config: BenchmarkConfig, renderers: dict[str, Renderer], *, cache_dir=None,

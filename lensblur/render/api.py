@@ -16,13 +16,16 @@ from ..optics.focus import autofocus, resolve_focus
 from ..types import CIRCLE, Focus, Highlights, Lens, RenderResult, Scene
 from .classical.highlights import boost_highlights
 from .classical.scatter import scatter_blur
+from .hybrid import hybrid_blur, neural_blur
 
 log = logging.getLogger(__name__)
 
 __all__ = ["RENDERERS", "render", "blur_map"]
 
 RENDERERS: dict[str, Callable[..., RenderResult]] = {
-    "scatter": scatter_blur,
+    "scatter": scatter_blur,   # BokehMe's classical renderer (any aperture)
+    "hybrid": hybrid_blur,     # BokehMe: scatter + neural renderer fused by the predicted error map
+    "neural": neural_blur,     # BokehMe's neural renderer alone (ARNet + IUNet)
 }
 
 
@@ -75,6 +78,7 @@ def render(
     backend: str = "auto",
     return_dilated: bool = False,
     progress: bool = False,
+    neural_weights: str | None = None,
 ) -> RenderResult:
     """Render shallow depth of field.
 
@@ -87,11 +91,14 @@ def render(
             of depth, lens and focus (for evaluation and neural renderers).
         highlights: boost clipped highlights into bokeh balls, or None.
         gamma: BokehMe's γ on linear light (1 = physically linear; higher emphasises bright pixels).
-        renderer: a name in ``RENDERERS``.
+        renderer: a name in ``RENDERERS``: "scatter" (classical, default), "hybrid" (BokehMe: classical +
+            neural at depth edges; the shipped weights), "neural" (the neural renderer alone).
         backend: ``"auto"``, ``"numba"``, ``"torch"`` or ``"reference"``; the image's device decides
             for ``"auto"`` (a CUDA tensor renders on the GPU through torch).
         return_dilated: also return BokehMe's dilated signed defocus map.
         progress: show a progress bar.
+        neural_weights: weights for "hybrid"/"neural" instead of the shipped ones: a ``.safetensors`` file
+            or a folder with the official BokehMe ``arnet.pth`` and ``iunet.pth``.
 
     Returns:
         RenderResult(image, coc_px, dilated_coc_px, focus_band, extras).
@@ -122,8 +129,17 @@ def render(
     aperture = lens.aperture if lens is not None else CIRCLE
     if highlights is not None:
         image = boost_highlights(image, coc_px, highlights)
+    options = {}
+    if neural_weights is not None:
+        if renderer not in ("hybrid", "neural"):
+            raise InvalidParameterError(
+                f"neural_weights is used by the 'hybrid' and 'neural' renderers; got renderer={renderer!r}. "
+                "Pass renderer='hybrid' or drop neural_weights.")
+        from .hybrid import load_nets
+
+        options["nets"] = load_nets(neural_weights)
     result = RENDERERS[renderer](image, coc_px, aperture=aperture, gamma=gamma, backend=backend,
-                                 return_dilated=return_dilated, progress=progress)
+                                 return_dilated=return_dilated, progress=progress, **options)
     extras = dict(result.extras, renderer=renderer, seconds=time.perf_counter() - start)
     if strength is not None:
         extras["strength_px"] = strength

@@ -40,7 +40,7 @@ from ..types import CIRCLE, Aperture, RenderResult
 from .classical.scatter import scatter_blur
 
 __all__ = ["DISPLAY_GAMMA", "DEFAULT_WEIGHTS", "HybridOptions", "default_nets", "load_nets", "neural_bokeh",
-           "fuse", "soft_mask", "hybrid_blur", "neural_blur"]
+           "fuse", "soft_mask", "HybridParts", "render_display", "hybrid_blur", "neural_blur"]
 
 DISPLAY_GAMMA = 2.2
 DEFAULT_WEIGHTS = Path(__file__).resolve().parents[1] / "models" / "weights" / "bokehme-lensblur-synth.safetensors"
@@ -220,29 +220,56 @@ def neural_bokeh(nets: BokehMeNets, display: Tensor, coc_px: Tensor, dilated_px:
 
 # -- the registry entries -----------------------------------------------------------------------------------
 
+@dataclass(frozen=True, eq=False)
+class HybridParts:
+    """Everything the hybrid renderer computes, display-encoded: the fused result, the classical and
+    neural images, the error map E, the dilated defocus (px) and the neural renderer's scale steps."""
+
+    fused: Tensor
+    classical: Tensor
+    neural: Tensor
+    error: Tensor
+    dilated_px: Tensor
+    info: dict
+
+
+def render_display(display: Tensor, coc_px: Tensor, *, gamma_bokehme: float = 2.2, aperture: Aperture = CIRCLE,
+                   backend: str = "auto", nets: BokehMeNets | None = None,
+                   options: HybridOptions = HybridOptions(), progress: bool = False) -> HybridParts:
+    """The hybrid renderer in BokehMe's own terms: a display-encoded ``(B, 3, H, W)`` image in [0, 1] and γ
+    applied to display values (the classical part renders ``scatter(I^γ)^(1/γ)``)."""
+    check_image(display)
+    check_coc(coc_px, like=display)
+    nets = default_nets() if nets is None else nets
+    classical = scatter_blur(display, coc_px, aperture=aperture, gamma=float(gamma_bokehme), backend=backend,
+                             return_dilated=True, progress=progress)
+    device = display.device
+    nets = nets.to(device)
+    dilated = classical.dilated_coc_px.to(device)
+    with torch.inference_mode():
+        neural, error, info = neural_bokeh(nets, display.clamp(0, 1), coc_px.to(device), dilated,
+                                           float(gamma_bokehme), options)
+        classical_image = classical.image.clamp(0, 1)
+        fused = fuse(classical_image, neural, error).clamp(0, 1)
+    info["backend"] = classical.extras["backend"]
+    return HybridParts(fused, classical_image, neural.clamp(0, 1), error, dilated, info)
+
+
 def _render(image: Tensor, coc_px: Tensor, *, aperture: Aperture, gamma: float, backend: str,
             return_dilated: bool, progress: bool, nets: BokehMeNets | None, options: HybridOptions,
             neural_only: bool) -> RenderResult:
     check_image(image)
-    check_coc(coc_px, like=image)
-    nets = default_nets() if nets is None else nets
-    classical = scatter_blur(image, coc_px, aperture=aperture, gamma=gamma, backend=backend,
-                             return_dilated=True, progress=progress)
-    device = image.device
-    nets = nets.to(device)
+    if not (isinstance(gamma, (int, float)) and math.isfinite(gamma) and 0.1 <= gamma <= 10):
+        raise InvalidParameterError(f"gamma must be a number in [0.1, 10] (1 = off); got {gamma!r}.")
     display = image.clamp(0, 1) ** (1 / DISPLAY_GAMMA)
-    with torch.inference_mode():
-        neural, error, info = neural_bokeh(nets, display, coc_px.to(device), classical.dilated_coc_px.to(device),
-                                           DISPLAY_GAMMA * gamma, options)
-        if neural_only:
-            fused = neural.clamp(0, 1)
-        else:
-            classical_display = classical.image.clamp(0, 1) ** (1 / DISPLAY_GAMMA)
-            fused = fuse(classical_display, neural, error).clamp(0, 1)
-    extras = dict(classical.extras, error_map=error, neural_display=neural, scale=info["scale"],
-                  resolutions=info["sizes"])
-    return RenderResult(image=fused ** DISPLAY_GAMMA, coc_px=coc_px,
-                        dilated_coc_px=classical.dilated_coc_px if return_dilated else None, extras=extras)
+    parts = render_display(display, coc_px, gamma_bokehme=DISPLAY_GAMMA * gamma, aperture=aperture,
+                           backend=backend, nets=nets, options=options, progress=progress)
+    out = parts.neural if neural_only else parts.fused
+    extras = {"backend": parts.info["backend"], "gamma": gamma, "aperture": aperture.name,
+              "error_map": parts.error, "neural_display": parts.neural, "scale": parts.info["scale"],
+              "resolutions": parts.info["sizes"]}
+    return RenderResult(image=out ** DISPLAY_GAMMA, coc_px=coc_px,
+                        dilated_coc_px=parts.dilated_px if return_dilated else None, extras=extras)
 
 
 def hybrid_blur(image: Tensor, coc_px: Tensor, *, aperture: Aperture = CIRCLE, gamma: float = 1.0,

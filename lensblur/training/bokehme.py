@@ -36,41 +36,21 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..depth.degrade import degrade_disparity
 from ..errors import InvalidParameterError
 from ..models.bokehme import DEFOCUS_UNIT_PX, BokehMeNets
 from ..render.hybrid import fuse, resize, soft_mask
 from ..synth.dataset import DatasetConfig, make_sample
 from .error_map import error_map_target
 
-__all__ = ["DisparityAugment", "BokehMeRecipe", "degrade_disparity", "training_items", "build_cache",
+__all__ = ["DisparityAugment", "BokehMeRecipe", "training_items", "build_cache",
            "gradient_l1", "arnet_loss", "iunet_loss", "train"]
 
 # Channels of one cached item, in order.
 FIELDS = {"image": 3, "target": 3, "classical": 3, "defocus_px": 1, "dilated_px": 1, "error": 1}
 
 
-# -- disparity degradation (training augmentation and the robustness benchmark) ------------------------------
-
-def degrade_disparity(disparity: np.ndarray, kind: str, size: int) -> np.ndarray:
-    """Degrade a ``(H, W)`` disparity map as a depth estimator would: ``kind`` in {"blur", "dilate", "erode"},
-    ``size`` an odd kernel side in px (1 = unchanged). Dilation grows the near (high-disparity) side.
-
-    Blur is a Gaussian with OpenCV's σ for that kernel size, ``0.3·((size - 1)/2 - 1) + 0.8``.
-    """
-    from scipy import ndimage
-
-    if kind not in ("blur", "dilate", "erode"):
-        raise InvalidParameterError(f"kind must be 'blur', 'dilate' or 'erode'; got {kind!r}")
-    if not isinstance(size, int) or size < 1 or size % 2 == 0:
-        raise InvalidParameterError(f"size must be an odd kernel side >= 1 px; got {size!r}")
-    if size == 1:
-        return disparity.copy()
-    if kind == "blur":
-        sigma = 0.3 * ((size - 1) / 2 - 1) + 0.8
-        return ndimage.gaussian_filter(disparity, sigma, mode="nearest", truncate=(size // 2) / sigma)
-    filt = ndimage.grey_dilation if kind == "dilate" else ndimage.grey_erosion
-    return filt(disparity, size=(size, size), mode="nearest")
-
+# -- disparity augmentation -----------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class DisparityAugment:
