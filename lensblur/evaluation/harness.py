@@ -30,7 +30,8 @@ from .lpips import MIN_SIDE_PX, lpips_distance
 from .metrics import discontinuity_band, masked_psnr, psnr, ssim
 
 __all__ = ["BenchmarkConfig", "Case", "benchmark_cases", "run_benchmark", "classical_renderers", "summarise",
-           "markdown_table", "plot_psnr", "neural_renderers"]
+           "markdown_table", "plot_psnr", "neural_renderers",
+           "with_degraded_disparity"]
 
 # renderer(image (H, W, 3) display, disparity (H, W), strength_px, focus_disparity, gamma, aperture) -> image
 Renderer = Callable[[np.ndarray, np.ndarray, float, float, float, Aperture], np.ndarray]
@@ -137,6 +138,20 @@ def neural_renderers(weights=None, options=None) -> dict[str, Renderer]:
         return renderer
 
     return {"neural": make("neural"), "hybrid": make("fused")}
+
+
+def with_degraded_disparity(renderers: dict[str, Renderer], kind: str, size: int) -> dict[str, Renderer]:
+    """The same renderers fed a degraded disparity map (``depth.degrade_disparity``: blur, dilate or erode with
+    a ``size`` px kernel); the ground truth is unchanged. BokehMe's robustness test (Fig. 11)."""
+    from ..depth.degrade import degrade_disparity
+
+    def wrap(renderer: Renderer) -> Renderer:
+        def degraded(image, disparity, strength, focus, gamma, aperture):
+            return renderer(image, degrade_disparity(disparity, kind, size), strength, focus, gamma, aperture)
+
+        return degraded
+
+    return {name: wrap(r) for name, r in renderers.items()}
 
 
 def run_benchmark(config: BenchmarkConfig, renderers: dict[str, Renderer], *, cache_dir=None,

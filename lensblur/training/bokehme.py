@@ -181,6 +181,8 @@ class BokehMeRecipe:
         batch: items per step (16 in the paper).
         crop_px: random square crop side (0 = whole item).
         lr: Adam learning rate (1e-4).
+        schedule: "constant" (the paper) or "cosine" (decay to lr/10 over the steps or seconds budget,
+            whichever ends first; for short CPU budgets).
         arnet_steps / iunet_steps: optimiser steps; ``*_seconds`` stop earlier if set.
         seed: torch and sampling seed.
     """
@@ -191,12 +193,19 @@ class BokehMeRecipe:
     batch: int = 16
     crop_px: int = 0
     lr: float = 1e-4
+    schedule: str = "constant"
     arnet_steps: int = 20000
     iunet_steps: int = 20000
     arnet_seconds: float | None = None
     iunet_seconds: float | None = None
     bce_weight: float = 0.1
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.schedule not in ("constant", "cosine"):
+            raise InvalidParameterError(f"BokehMeRecipe.schedule must be 'constant' or 'cosine'; got {self.schedule!r}")
+        if not isinstance(self.batch, int) or self.batch < 1:
+            raise InvalidParameterError(f"BokehMeRecipe.batch must be a positive integer; got {self.batch!r}")
 
 
 class _Batches:
@@ -263,14 +272,21 @@ def _iunet_step(nets: BokehMeNets, batch: dict, recipe: BokehMeRecipe) -> Tensor
 
 
 def _loop(name: str, module: torch.nn.Module, step_fn, batches: _Batches, steps: int, seconds: float | None,
-          recipe: BokehMeRecipe, nets: BokehMeNets, log) -> dict:
+          recipe: BokehMeRecipe, nets: BokehMeNets, log, log_every: int = 100, checkpoint=None,
+          checkpoint_every_s: float = 300.0) -> dict:
     optimiser = torch.optim.Adam(module.parameters(), lr=recipe.lr)
     device = batches.device
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast(
         "cpu", enabled=False)
     start = time.perf_counter()
-    history, done = [], 0
+    history, done, total, last_save = [], 0, 0.0, start
     for step in range(1, steps + 1):
+        if recipe.schedule == "cosine":
+            progress = step / steps
+            if seconds is not None:
+                progress = max(progress, (time.perf_counter() - start) / seconds)
+            for group in optimiser.param_groups:
+                group["lr"] = recipe.lr * (0.1 + 0.45 * (1 + math.cos(math.pi * min(1.0, progress))))
         batch = batches.next()
         with autocast:
             loss = step_fn(nets, batch, recipe)
@@ -278,10 +294,15 @@ def _loop(name: str, module: torch.nn.Module, step_fn, batches: _Batches, steps:
         loss.backward()
         optimiser.step()
         done = step
-        if step % 500 == 0:
+        total += float(loss.detach())
+        if step % log_every == 0:
             elapsed = time.perf_counter() - start
-            history.append({"step": step, "loss": float(loss.detach()), "seconds": round(elapsed, 1)})
-            log(f"{name}: step {step}, loss {float(loss.detach()):.4f}, {elapsed:.0f} s")
+            history.append({"step": step, "loss": round(total / log_every, 5), "seconds": round(elapsed, 1)})
+            log(f"{name}: step {step}, mean loss {total / log_every:.4f}, {elapsed:.0f} s")
+            total = 0.0
+        if checkpoint is not None and time.perf_counter() - last_save > checkpoint_every_s:
+            checkpoint({"phase": name, "step": step, "history": history})
+            last_save = time.perf_counter()
         if seconds is not None and time.perf_counter() - start > seconds:
             break
     return {"steps": done, "seconds": round(time.perf_counter() - start, 1), "items": len(batches),
@@ -308,17 +329,24 @@ def train(cache: dict | str | Path, out: str | Path, recipe: BokehMeRecipe = Bok
     nets = (init or BokehMeNets()).to(dev).train()
     report = {"recipe": asdict(recipe), "device": _device_name(dev), "cache_scenes": int(cache["scenes"]),
               "cache_config": json.loads(bytes(cache["config"]).decode())}
+    def checkpoint(progress: dict) -> None:
+        """Save what there is (weights on the CPU copy), so an interrupted run keeps its progress."""
+        snapshot = BokehMeNets.from_config_dict(nets.config_dict())
+        snapshot.load_state_dict({k: v.detach().cpu() for k, v in nets.state_dict().items()})
+        snapshot.save(out, metadata={"training": {**report, "partial": progress}})
+        log(f"checkpoint: {progress['phase']} step {progress['step']} -> {out}")
+
     if recipe.arnet_steps:
         batches = _Batches(cache, recipe.arnet_strength_px, recipe, dev)
         report["arnet"] = _loop("arnet", nets.arnet, _arnet_step, batches, recipe.arnet_steps,
-                                recipe.arnet_seconds, recipe, nets, log)
+                                recipe.arnet_seconds, recipe, nets, log, checkpoint=checkpoint)
         del batches
     if recipe.iunet_steps:
         for p in nets.arnet.parameters():
             p.requires_grad_(False)
         batches = _Batches(cache, recipe.iunet_strength_px, recipe, dev)
         report["iunet"] = _loop("iunet", nets.iunet, _iunet_step, batches, recipe.iunet_steps,
-                                recipe.iunet_seconds, recipe, nets, log)
+                                recipe.iunet_seconds, recipe, nets, log, checkpoint=checkpoint)
         for p in nets.arnet.parameters():
             p.requires_grad_(True)
     nets = nets.cpu().eval()
@@ -348,6 +376,8 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     t.add_argument("--batch", type=int, default=16)
     t.add_argument("--crop", type=int, default=0)
+    t.add_argument("--lr", type=float, default=1e-4)
+    t.add_argument("--schedule", choices=("constant", "cosine"), default="constant")
     t.add_argument("--arnet-steps", type=int, default=20000)
     t.add_argument("--iunet-steps", type=int, default=20000)
     t.add_argument("--arnet-seconds", type=float, default=None)
@@ -359,7 +389,7 @@ def main(argv: list[str] | None = None) -> int:
         build_cache(args.out, config, scenes=args.scenes, seed_start=args.seed_start, workers=args.workers,
                     seconds=args.seconds)
         return 0
-    recipe = BokehMeRecipe(batch=args.batch, crop_px=args.crop, arnet_steps=args.arnet_steps,
+    recipe = BokehMeRecipe(batch=args.batch, crop_px=args.crop, lr=args.lr, schedule=args.schedule, arnet_steps=args.arnet_steps,
                            iunet_steps=args.iunet_steps, arnet_seconds=args.arnet_seconds,
                            iunet_seconds=args.iunet_seconds)
     init = BokehMeNets.load(args.init) if args.init else None

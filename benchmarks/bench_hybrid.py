@@ -1,0 +1,51 @@
+"""Runtime of the renderers at 1920x1080: classical scatter, neural (ARNet + IUNet), hybrid (benchmark, not a test).
+
+Same scene as ``bench_scatter.py`` (the bundled Motorcycle resized to 1920x1080, focused on the engine), K
+set so the largest blur radius is 10 / 25 / 50 px. Full public calls (``lensblur.render`` with
+``coc_px``), median and inter-quartile range of repeated runs after a warm-up; ratios are against the
+scatter measured in the same run. The neural part runs on the image's device (CPU here; pass --device cuda).
+
+    .venv/bin/python benchmarks/bench_hybrid.py [--repeats 5] [--device cpu]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+
+import torch
+
+import lensblur as lb
+from bench_scatter import _scene, _time
+
+RADII = (10, 25, 50)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args()
+    image, disparity, focus = _scene()
+    image, disparity = image.to(args.device), disparity.to(args.device)
+    spread = float((disparity - focus).abs().max())
+    name = torch.cuda.get_device_name() if args.device.startswith("cuda") else (platform.processor() or platform.machine())
+    print(f"# lensblur renderers at 1920x1080, {name}, {os.cpu_count()} cores, {torch.get_num_threads()} torch "
+          f"threads, torch {torch.__version__}; median (IQR) of {args.repeats} runs\n")
+    print("| max radius | scatter | neural | hybrid | hybrid / scatter | neural scale s |")
+    print("|---|---|---|---|---|---|")
+    scene = lb.Scene(image, None)
+    for radius in RADII:
+        coc = (radius / spread) * (disparity - focus)
+        times = {}
+        for renderer in ("scatter", "neural", "hybrid"):
+            times[renderer] = _time(lambda r=renderer: lb.render(scene, coc_px=coc, gamma=1.0, renderer=r),
+                                    args.repeats)
+        scale = lb.render(scene, coc_px=coc, renderer="neural").extras["scale"]
+        cells = " | ".join(f"{m:.2f} s ({q:.2f})" for m, q in times.values())
+        print(f"| {radius} px | {cells} | {times['hybrid'][0] / times['scatter'][0]:.1f}x | {scale:.1f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
