@@ -10,7 +10,7 @@ Conventions (linear RGB inside, disparity larger = nearer, signed radius in px) 
 and ARCHITECTURE.md.
 """
 
-from . import depth, io, optics
+from . import depth, io, models, optics
 from .errors import (
     FileFormatError,
     InputError,
@@ -47,6 +47,7 @@ __all__ = [
     "depth",
     "io",
     "load_scene",
+    "models",
     "optics",
     "read_depth",
     "read_image",

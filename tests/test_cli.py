@@ -65,3 +65,23 @@ def test_demo_writes_renders_and_contact_sheet(tmp_path, capsys):
     assert (tmp_path / "contact_sheet.png").exists()
     assert "contact sheet" in capsys.readouterr().out
     assert main(["demo", "--out", str(tmp_path), "--quiet"]) == 2  # never overwrites without --overwrite
+
+
+def test_render_command_hybrid_with_error_map(files, tmp_path):
+    tmp, photo, disp = files
+    weights = lb.models.BokehMeNets().save(tmp_path / "w.safetensors")  # random weights: plumbing only
+    base = ["render", str(photo), "--depth", str(disp), "--depth-kind", "disparity", "--focus-at", "16,16",
+            "--blur", "12", "--quiet"]
+    assert main(base + ["-o", str(tmp / "h.png"), "--renderer", "hybrid", "--neural-weights", str(weights),
+                        "--save-error-map", str(tmp / "e.png")]) == 0
+    assert lb.read_image(tmp / "h.png")[0].shape == (1, 3, 32, 32)
+    assert lb.read_image(tmp / "e.png")[0].shape == (1, 3, 32, 32)
+
+
+def test_render_command_error_map_needs_hybrid(files, capsys):
+    tmp, photo, disp = files
+    status = main(["render", str(photo), "--depth", str(disp), "--depth-kind", "disparity", "--quiet",
+                   "-o", str(tmp / "x.png"), "--save-error-map", str(tmp / "e.png")])
+    assert status == 2
+    assert "--save-error-map needs --renderer hybrid; got --renderer scatter" in capsys.readouterr().err
+    assert not (tmp / "x.png").exists()

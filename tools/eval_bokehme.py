@@ -44,8 +44,8 @@ def _mean(rows, key):
     return float(np.mean(values)) if values else math.nan
 
 
-def main_table(config, weights) -> tuple[str, dict]:
-    result = run_benchmark(config, _renderers(weights), cache_dir=CACHE)
+def main_table(config, weights, only=None) -> tuple[str, dict]:
+    result = run_benchmark(config, _renderers(weights), cache_dir=CACHE, only_strengths=only)
     lines = ["| renderer | K | PSNR | PSNR band | PSNR rest | SSIM | time (median) |", "|---|---|---|---|---|---|---|"]
     for s in summarise(result):
         lines.append(f"| {s['renderer']} | {s['strength_px']:g} | {s['psnr']:.2f} | {s['psnr_band']:.2f} | "
@@ -58,7 +58,7 @@ def main_table(config, weights) -> tuple[str, dict]:
     return "\n".join(lines), result
 
 
-def robustness_table(config, weights) -> tuple[str, list]:
+def robustness_table(config, weights, only=(30.0,)) -> tuple[str, list]:
     lines = ["| disparity | scatter PSNR | hybrid PSNR | gain | scatter band | hybrid band | gain band |",
              "|---|---|---|---|---|---|---|"]
     renderers = {k: v for k, v in _renderers(weights).items() if k != "neural"}
@@ -66,7 +66,7 @@ def robustness_table(config, weights) -> tuple[str, list]:
     settings = [("clean", 1)] + [(kind, size) for kind in ("blur", "dilate", "erode") for size in (3, 5, 7, 9, 11)]
     for kind, size in settings:
         wrapped = renderers if kind == "clean" else with_degraded_disparity(renderers, kind, size)
-        result = run_benchmark(config, wrapped, cache_dir=CACHE)
+        result = run_benchmark(config, wrapped, cache_dir=CACHE, only_strengths=only)
         rows = {n: [r for r in result["rows"] if r["renderer"] == n] for n in renderers}
         s, h = rows["scatter"], rows["hybrid"]
         label = "clean" if kind == "clean" else f"{kind} {size}x{size} (level {(size - 1) // 2})"
@@ -77,7 +77,7 @@ def robustness_table(config, weights) -> tuple[str, list]:
     return "\n".join(lines), results
 
 
-def ablation_table(config, weights) -> tuple[str, list]:
+def ablation_table(config, weights, only=None) -> tuple[str, list]:
     variants = {
         "paper: iterative upsampling, clipping, mask from S^d": HybridOptions(),
         "bilinear upsampling (no IUNet)": HybridOptions(upsampling="bilinear"),
@@ -87,7 +87,7 @@ def ablation_table(config, weights) -> tuple[str, list]:
     lines = ["| variant | neural PSNR | hybrid PSNR | hybrid band | hybrid SSIM |", "|---|---|---|---|---|"]
     results = []
     for name, options in variants.items():
-        result = run_benchmark(config, neural_renderers(weights, options), cache_dir=CACHE)
+        result = run_benchmark(config, neural_renderers(weights, options), cache_dir=CACHE, only_strengths=only)
         n = [r for r in result["rows"] if r["renderer"] == "neural"]
         h = [r for r in result["rows"] if r["renderer"] == "hybrid"]
         lines.append(f"| {name} | {_mean(n, 'psnr'):.2f} | {_mean(h, 'psnr'):.2f} | {_mean(h, 'psnr_band'):.2f} | "
@@ -116,18 +116,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--weights", default=None, help="default: the shipped weights")
     parser.add_argument("--out", type=Path, default=Path("docs"))
-    parser.add_argument("--quick", action="store_true", help="2 scenes instead of 6 (a smoke run)")
+    parser.add_argument("--quick", action="store_true", help="only K = 30 everywhere (a smoke run)")
     args = parser.parse_args()
-    scenes = 2 if args.quick else 6
-    config = BenchmarkConfig(scenes=scenes)
-    level3 = BenchmarkConfig(scenes=scenes, strengths_px=(30.0,))
+    config = BenchmarkConfig()
+    scenes = config.scenes
+    only = (30.0,) if args.quick else None
     start = time.perf_counter()
     ROWS.mkdir(parents=True, exist_ok=True)
-    main_md, main_result = main_table(config, args.weights)
+    args.out.mkdir(parents=True, exist_ok=True)
+    main_md, main_result = main_table(config, args.weights, only)
     print(main_md, flush=True)
-    robust_md, robust_rows = robustness_table(level3, args.weights)
+    robust_md, robust_rows = robustness_table(config, args.weights)
     print(robust_md, flush=True)
-    ablation_md, ablation_rows = ablation_table(config, args.weights)
+    ablation_md, ablation_rows = ablation_table(config, args.weights, only)
     print(ablation_md, flush=True)
     picture = side_by_side(args.weights, args.out / "hybrid_motorcycle.png")
     meta = main_result["meta"]

@@ -13,7 +13,7 @@ from lensblur.io import coc_preview, disparity_preview, linear_to_srgb
 
 __all__ = ["DEMO_SETTINGS", "run_demo"]
 
-# (file stem, label, lens, focus, highlights); pixels are (x, y) in the 741x500 photo
+# (file stem, label, lens, focus, highlights[, renderer]); pixels are (x, y) in the 741x500 photo
 DEMO_SETTINGS = [
     ("near_focus", "near focus (engine), K=25",
      lb.Lens(strength_px=25), lb.Focus.at_pixel(x=390, y=300), None),
@@ -26,6 +26,8 @@ DEMO_SETTINGS = [
      lb.Lens(strength_px=30), lb.Focus.at_pixel(x=390, y=300), lb.Highlights()),
     ("focus_band", "whole bike sharp (band), K=30",
      lb.Lens(strength_px=30), lb.Focus.at_pixel(x=390, y=300, tolerance=0.12), None),
+    ("far_focus_hybrid", "far focus, hybrid (BokehMe), K=25",
+     lb.Lens(strength_px=25), lb.Focus.at_pixel(x=620, y=60), None, "hybrid"),
 ]
 
 
@@ -61,9 +63,10 @@ def run_demo(out: Path, *, overwrite: bool = False, progress: bool = True) -> li
     written = [lb.save_image(out / "input.png", scene.image, overwrite=overwrite),
                lb.save_image(out / "disparity.png", disparity_preview(filled.values), overwrite=overwrite)]
     tiles = [("input", scene.image), ("disparity (holes filled)", disparity_preview(filled.values))]
-    for stem, label, lens, focus, highlights in DEMO_SETTINGS:
+    for stem, label, lens, focus, highlights, *renderer in DEMO_SETTINGS:
         start = time.perf_counter()
-        result = lb.render(scene, lens=lens, focus=focus, highlights=highlights, progress=False)
+        result = lb.render(scene, lens=lens, focus=focus, highlights=highlights, progress=False,
+                           renderer=renderer[0] if renderer else "scatter")
         seconds = time.perf_counter() - start
         written.append(lb.save_image(out / f"{stem}.png", result.image, overwrite=overwrite))
         written.append(lb.save_image(out / f"{stem}_coc.png", coc_preview(result.coc_px), overwrite=overwrite))

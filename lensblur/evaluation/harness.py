@@ -155,15 +155,21 @@ def with_degraded_disparity(renderers: dict[str, Renderer], kind: str, size: int
 
 
 def run_benchmark(config: BenchmarkConfig, renderers: dict[str, Renderer], *, cache_dir=None,
-                  progress=None, lpips_model=None) -> dict:
+                  progress=None, lpips_model=None, only_strengths: tuple[float, ...] | None = None) -> dict:
     """Score every renderer on every case; returns ``{"config", "meta", "rows"}`` (one row per case).
 
     ``lpips_model`` (``evaluation.lpips.load_lpips()``) adds an LPIPS column; without it, or for test sets
-    smaller than LPIPS's 32 px minimum, the rows hold nan.
+    smaller than LPIPS's 32 px minimum, the rows hold nan. ``only_strengths`` scores only the cases at those
+    K (the test set is still the whole config's, so its cache is shared).
     """
     if not renderers:
         raise InvalidParameterError("renderers must name at least one renderer to score")
     cases = benchmark_cases(config, cache_dir, progress)
+    if only_strengths is not None:
+        cases = [c for c in cases if c.strength_px in only_strengths]
+        if not cases:
+            raise InvalidParameterError(f"only_strengths={only_strengths} matches none of the test set's K "
+                                        f"{config.strengths_px}")
     aperture = Aperture(blades=config.blades)
     if config.size < MIN_SIDE_PX:
         lpips_model = None

@@ -138,9 +138,13 @@ def build_cache(out: str | Path | None, config: DatasetConfig, *, scenes: int, s
     arrays = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
     arrays["config"] = np.frombuffer(json.dumps(asdict(config)).encode(), np.uint8)
     arrays["scenes"] = np.asarray(len(parts))
-    log(f"cache: {len(parts)} scenes, {len(arrays['gamma'])} items in {time.perf_counter() - start:.0f} s")
     if out is not None:
-        np.savez(out, **arrays)
+        partial = out.with_name(out.name + ".partial")
+        with open(partial, "wb") as f:
+            np.savez(f, **arrays)
+        os.replace(partial, out)
+    log(f"cache: {len(parts)} scenes, {len(arrays['gamma'])} items in {time.perf_counter() - start:.0f} s"
+        + (f" -> {out}" if out is not None else ""))
     return arrays
 
 
