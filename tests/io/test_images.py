@@ -111,3 +111,16 @@ def test_outputs_are_never_clobbered(tmp_path):
         write_image(tmp_path / "b.jpg", image, bit_depth=16)
     with pytest.raises(InvalidParameterError, match="use one of"):
         write_image(tmp_path / "b.bmp", image)
+
+
+def test_written_files_get_ordinary_permissions(tmp_path):
+    import os
+
+    from lensblur.io.images import atomic_write_bytes
+
+    umask = os.umask(0o022)
+    try:
+        atomic_write_bytes(tmp_path / "a.bin", b"x")
+    finally:
+        os.umask(umask)
+    assert (tmp_path / "a.bin").stat().st_mode & 0o777 == 0o644
