@@ -38,7 +38,7 @@ from torch import Tensor
 
 from ..depth.degrade import degrade_disparity
 from ..errors import InvalidParameterError
-from ..models.bokehme import DEFOCUS_UNIT_PX, BokehMeNets
+from ..models.bokehme import ARNET, ARNET_RESIDUAL, DEFOCUS_UNIT_PX, IUNET, IUNET_RESIDUAL, BokehMeNets
 from ..render.hybrid import fuse, resize, soft_mask
 from ..synth.dataset import DatasetConfig, make_sample
 from .error_map import error_map_target
@@ -189,6 +189,9 @@ class BokehMeRecipe:
             whichever ends first; for short CPU budgets).
         arnet_steps / iunet_steps: optimiser steps; ``*_seconds`` stop earlier if set.
         seed: torch and sampling seed.
+        residual: train lensblur's residual variant of the networks (``models.bokehme.ARNET_RESIDUAL``:
+            same shapes, output = base image + correction; much faster to train) rather than the plain
+            official formulation.
     """
 
     arnet_strength_px: float = 12.0
@@ -204,6 +207,7 @@ class BokehMeRecipe:
     iunet_seconds: float | None = None
     bce_weight: float = 0.1
     seed: int = 0
+    residual: bool = True
 
     def __post_init__(self) -> None:
         if self.schedule not in ("constant", "cosine"):
@@ -330,7 +334,9 @@ def train(cache: dict | str | Path, out: str | Path, recipe: BokehMeRecipe = Bok
         torch.backends.cudnn.benchmark = True
     if not isinstance(cache, dict):
         cache = load_cache(cache)
-    nets = (init or BokehMeNets()).to(dev).train()
+    if init is None:
+        init = BokehMeNets(ARNET_RESIDUAL, IUNET_RESIDUAL) if recipe.residual else BokehMeNets(ARNET, IUNET)
+    nets = init.to(dev).train()
     report = {"recipe": asdict(recipe), "device": _device_name(dev), "cache_scenes": int(cache["scenes"]),
               "cache_config": json.loads(bytes(cache["config"]).decode())}
     def checkpoint(progress: dict) -> None:
@@ -387,6 +393,7 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--arnet-seconds", type=float, default=None)
     t.add_argument("--iunet-seconds", type=float, default=None)
     t.add_argument("--init", default=None, help="start from these weights")
+    t.add_argument("--plain", action="store_true", help="the official non-residual networks")
     args = parser.parse_args(argv)
     if args.command == "cache":
         config = DatasetConfig(split="train", size=args.size, strengths_px=(12.0, 24.0), focus_per_scene=2)
@@ -395,7 +402,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     recipe = BokehMeRecipe(batch=args.batch, crop_px=args.crop, lr=args.lr, schedule=args.schedule, arnet_steps=args.arnet_steps,
                            iunet_steps=args.iunet_steps, arnet_seconds=args.arnet_seconds,
-                           iunet_seconds=args.iunet_seconds)
+                           iunet_seconds=args.iunet_seconds, residual=not args.plain)
     init = BokehMeNets.load(args.init) if args.init else None
     _, report = train(args.cache, args.out, recipe, device=args.device, init=init)
     print(json.dumps({k: v for k, v in report.items() if k in ("arnet", "iunet", "device")}, default=str)[:2000])

@@ -8,7 +8,9 @@ import torch
 
 from lensblur.errors import FileFormatError, InvalidParameterError
 from lensblur.models.bokehme import (
+    ARNET_RESIDUAL,
     IUNET,
+    IUNET_RESIDUAL,
     BokehMeNets,
     DefocusNetConfig,
     gamma_plane,
@@ -157,3 +159,26 @@ def test_official_loader_names_a_missing_file(tmp_path):
 def test_pickle_payload_is_what_it_claims():
     """Guard for the test above: the payload really would run code if unpickled."""
     assert pickle.loads(pickle.dumps(_Payload())) is None
+
+
+def test_residual_variant_starts_as_its_base_image_with_a_small_error_map():
+    """ARNet starts as the sharp input, IUNet as bilinear upsampling, E as sigmoid(-2) everywhere."""
+    nets = BokehMeNets(ARNET_RESIDUAL, IUNET_RESIDUAL)
+    assert _count(nets) == 923_664 + 240_076
+    image, defocus, coarse = torch.rand(2, 3, 33, 34), torch.randn(2, 1, 33, 34), torch.rand(2, 3, 17, 17)
+    with torch.no_grad():
+        bokeh, logit = nets.adaptive(image, defocus, 2.0)
+        refined = nets.upsample(image, defocus, coarse, 2.0)
+    assert torch.equal(bokeh, image)
+    assert torch.allclose(torch.sigmoid(logit), torch.full_like(logit, 0.1192), atol=1e-4)
+    up = torch.nn.functional.interpolate(coarse, size=(33, 34), mode="bilinear", align_corners=False)
+    assert torch.allclose(refined, up, atol=1e-6)
+
+
+def test_residual_flag_survives_save_and_load_and_official_shapes_stay_plain(tmp_path):
+    nets = BokehMeNets(DefocusNetConfig(17, 4, 8, 1, residual=True), DefocusNetConfig(20, 3, 8, 1, residual=True))
+    back = BokehMeNets.load(nets.save(tmp_path / "r.safetensors"))
+    assert back.arnet.config.residual and back.iunet.config.residual
+    assert not BokehMeNets().arnet.config.residual and not BokehMeNets().iunet.config.residual
+    with pytest.raises(InvalidParameterError, match="DefocusNetConfig.residual must be True or False; got 1"):
+        DefocusNetConfig(17, 4, 8, residual=1)
