@@ -20,11 +20,13 @@ Deliberate differences:
 
 * the official code resizes odd-sized inputs to the next lower even size and back; here they are padded by
   one replicated row/column and cropped, which keeps tiles of a large image exact;
-* ``DefocusNetConfig.residual`` (off for the official shapes ``ARNET`` / ``IUNET``, on for lensblur's own
-  ``ARNET_RESIDUAL`` / ``IUNET_RESIDUAL``): the network predicts a correction to its most natural guess,
-  the sharp input image (ARNet) or the bilinearly upsampled coarse bokeh (IUNet), and starts as exactly that
-  guess with E = sigmoid(-2) ≈ 0.12 (zero-initialised head). Same parameters, same shapes; it converges in
-  the few thousand steps a CPU can afford, where the plain network is still a noisy blur.
+* ``DefocusNetConfig.residual`` and ``classical_input`` (both off for the official shapes ``ARNET`` /
+  ``IUNET``): lensblur's shipped networks (``ARNET_GUIDED`` / ``IUNET_RESIDUAL``) predict a correction
+  added to their most natural guess instead of the image itself: ARNet also sees the classical render
+  B_c and corrects it, IUNet corrects the bilinearly upsampled coarse bokeh. Both start as exactly that
+  guess (zero-initialised head), with E = sigmoid(-2) ≈ 0.12, so the hybrid starts as the classical
+  renderer and training only has to learn where and how the scatter is wrong: the few thousand steps a
+  CPU affords are enough for that, not for learning to render bokeh from scratch (measured: ARCHITECTURE.md).
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ from torch import Tensor, nn
 from ..errors import FileFormatError, InvalidParameterError
 
 __all__ = [
-    "DEFOCUS_UNIT_PX", "GAMMA_RANGE", "DefocusNetConfig", "DefocusNet", "ARNET", "IUNET", "ARNET_RESIDUAL",
+    "DEFOCUS_UNIT_PX", "GAMMA_RANGE", "DefocusNetConfig", "DefocusNet", "ARNET", "IUNET", "ARNET_GUIDED",
     "IUNET_RESIDUAL", "BokehMeNets",
     "gamma_plane", "official_key_map", "load_official_checkpoint",
 ]
@@ -58,8 +60,10 @@ class DefocusNetConfig:
         out_channels: channels after pixel shuffle (ARNet 4: RGB + error logit; IUNet 3).
         width: feature channels (ARNet 128, IUNet 64).
         blocks: residual blocks (3 in BokehMe).
-        residual: predict a correction added to the network's base image (the input image for ARNet, the
-            upsampled coarse bokeh for IUNet) instead of the image itself (the official networks: False).
+        residual: predict a correction added to the network's base image (ARNet: the classical render if
+            ``classical_input`` else the input image; IUNet: the upsampled coarse bokeh) instead of the image
+            itself (the official networks: False).
+        classical_input: ARNet also takes the classical render B_c (3 more channels before space-to-depth).
     """
 
     in_channels: int
@@ -67,19 +71,21 @@ class DefocusNetConfig:
     width: int
     blocks: int = 3
     residual: bool = False
+    classical_input: bool = False
 
     def __post_init__(self) -> None:
         for name in ("in_channels", "out_channels", "width", "blocks"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise InvalidParameterError(f"DefocusNetConfig.{name} must be a positive integer; got {value!r}")
-        if not isinstance(self.residual, bool):
-            raise InvalidParameterError(f"DefocusNetConfig.residual must be True or False; got {self.residual!r}")
+        for name in ("residual", "classical_input"):
+            if not isinstance(getattr(self, name), bool):
+                raise InvalidParameterError(f"DefocusNetConfig.{name} must be True or False; got {getattr(self, name)!r}")
 
 
 ARNET = DefocusNetConfig(in_channels=17, out_channels=4, width=128)
 IUNET = DefocusNetConfig(in_channels=20, out_channels=3, width=64)
-ARNET_RESIDUAL = DefocusNetConfig(in_channels=17, out_channels=4, width=128, residual=True)
+ARNET_GUIDED = DefocusNetConfig(in_channels=29, out_channels=4, width=128, residual=True, classical_input=True)
 IUNET_RESIDUAL = DefocusNetConfig(in_channels=20, out_channels=3, width=64, residual=True)
 _ERROR_LOGIT_INIT = -2.0
 
@@ -111,7 +117,7 @@ class DefocusNet(nn.Module):
                     self.head.bias[12:16] = _ERROR_LOGIT_INIT
 
     def forward(self, full: Tensor, half: Tensor) -> Tensor:
-        """``full``: ``(B, 4, H, W)`` image + defocus; ``half``: ``(B, C, H/2, W/2)`` extra inputs (γ, ...).
+        """``full``: ``(B, 4 or 7, H, W)`` image + defocus (+ classical); ``half``: ``(B, C, H/2, W/2)`` extra inputs (γ, ...).
 
         H and W may be odd (padded by replication, cropped after).
         """
@@ -145,12 +151,28 @@ class BokehMeNets(nn.Module):
         self.arnet = DefocusNet(arnet)
         self.iunet = DefocusNet(iunet)
 
-    def adaptive(self, image: Tensor, defocus: Tensor, gamma: float | Tensor) -> tuple[Tensor, Tensor]:
-        """ARNet: ``(bokeh (B, 3, H, W), error_logit (B, 1, H, W))``."""
+    @property
+    def needs_classical(self) -> bool:
+        """Whether ARNet takes the classical render (``adaptive(..., classical=)``)."""
+        return self.arnet.config.classical_input
+
+    def adaptive(self, image: Tensor, defocus: Tensor, gamma: float | Tensor,
+                 classical: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """ARNet: ``(bokeh (B, 3, H, W), error_logit (B, 1, H, W))``; ``classical``: B_c at the same size,
+        required by networks with ``classical_input`` and ignored by the others."""
         half = _half(*image.shape[-2:])
-        out = self.arnet(torch.cat([image, defocus], 1), gamma_plane(gamma, image, half))
-        bokeh = out[:, :3] + image if self.arnet.config.residual else out[:, :3]
-        return bokeh, out[:, 3:4]
+        inputs = [image, defocus]
+        if self.needs_classical:
+            if classical is None or classical.shape != image.shape:
+                got = None if classical is None else tuple(classical.shape)
+                raise InvalidParameterError(f"this ARNet takes the classical render: pass classical= shaped like "
+                                            f"the image {tuple(image.shape)}; got {got}")
+            inputs.append(classical)
+        out = self.arnet(torch.cat(inputs, 1), gamma_plane(gamma, image, half))
+        if self.arnet.config.residual:
+            base = classical if self.needs_classical else image
+            return out[:, :3] + base, out[:, 3:4]
+        return out[:, :3], out[:, 3:4]
 
     def upsample(self, image: Tensor, defocus: Tensor, coarse: Tensor, gamma: float | Tensor) -> Tensor:
         """IUNet: refine ``coarse`` (any size; resized to half of ``image``) into a full-size bokeh image."""

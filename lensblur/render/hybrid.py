@@ -170,7 +170,8 @@ def _scale_sizes(height: int, width: int, scale: float) -> list[tuple[tuple[int,
 
 
 def neural_bokeh(nets: BokehMeNets, display: Tensor, coc_px: Tensor, dilated_px: Tensor | None,
-                 gamma_bokehme: float, options: HybridOptions = HybridOptions()) -> tuple[Tensor, Tensor, dict]:
+                 gamma_bokehme: float, options: HybridOptions = HybridOptions(),
+                 classical: Tensor | None = None) -> tuple[Tensor, Tensor, dict]:
     """The neural renderer: ``(bokeh (B, 3, H, W) display, error map E (B, 1, H, W) in [0, 1], info)``.
 
     Args:
@@ -179,6 +180,7 @@ def neural_bokeh(nets: BokehMeNets, display: Tensor, coc_px: Tensor, dilated_px:
         coc_px: ``(B, 1, H, W)`` signed blur radius S in px.
         dilated_px: the dilated signed defocus S^d in px (needed for ``mask_from="dilated"``).
         gamma_bokehme: BokehMe's γ on display values (clipped to [1, 5]).
+        classical: the display classical render B_c (needed by networks that take it, ``nets.needs_classical``).
     """
     height, width = display.shape[-2:]
     gamma = min(max(gamma_bokehme, GAMMA_RANGE[0]), GAMMA_RANGE[1])
@@ -195,8 +197,13 @@ def neural_bokeh(nets: BokehMeNets, display: Tensor, coc_px: Tensor, dilated_px:
     size0 = steps[0][0]
     image0 = resize(display, size0)
     defocus0 = resize(defocus, size0) / scale
-    out = _tiled(lambda f, _: torch.cat(nets.adaptive(f[:, :3], f[:, 3:], gamma), 1),
-                 torch.cat([image0, defocus0], 1), None, tile)
+    if nets.needs_classical and classical is None:
+        raise InvalidParameterError("these networks take the classical render: pass neural_bokeh(..., classical=B_c) "
+                                    "(render_display does); got None")
+    inputs = [image0, defocus0] + ([resize(classical, size0)] if nets.needs_classical else [])
+    out = _tiled(lambda f, _: torch.cat(nets.adaptive(f[:, :3], f[:, 3:4], gamma,
+                                                      f[:, 4:7] if nets.needs_classical else None), 1),
+                 torch.cat(inputs, 1), None, tile)
     bokeh, error = out[:, :3].clamp(0, 1e5), torch.sigmoid(out[:, 3:])
     error = F.interpolate(error, size=(height, width), mode="bilinear", align_corners=True)
     info = {"scale": scale, "sizes": [size for size, _ in steps], "masks": []}
@@ -247,9 +254,9 @@ def render_display(display: Tensor, coc_px: Tensor, *, gamma_bokehme: float = 2.
     nets = nets.to(device)
     dilated = classical.dilated_coc_px.to(device)
     with torch.inference_mode():
+        classical_image = classical.image.clamp(0, 1).to(device)
         neural, error, info = neural_bokeh(nets, display.clamp(0, 1), coc_px.to(device), dilated,
-                                           float(gamma_bokehme), options)
-        classical_image = classical.image.clamp(0, 1)
+                                           float(gamma_bokehme), options, classical_image)
         fused = fuse(classical_image, neural, error).clamp(0, 1)
     info["backend"] = classical.extras["backend"]
     return HybridParts(fused, classical_image, neural.clamp(0, 1), error, dilated, info)

@@ -38,7 +38,7 @@ from torch import Tensor
 
 from ..depth.degrade import degrade_disparity
 from ..errors import InvalidParameterError
-from ..models.bokehme import ARNET, ARNET_RESIDUAL, DEFOCUS_UNIT_PX, IUNET, IUNET_RESIDUAL, BokehMeNets
+from ..models.bokehme import ARNET, ARNET_GUIDED, DEFOCUS_UNIT_PX, IUNET, IUNET_RESIDUAL, BokehMeNets
 from ..render.hybrid import fuse, resize, soft_mask
 from ..synth.dataset import DatasetConfig, make_sample
 from .error_map import error_map_target
@@ -189,9 +189,9 @@ class BokehMeRecipe:
             whichever ends first; for short CPU budgets).
         arnet_steps / iunet_steps: optimiser steps; ``*_seconds`` stop earlier if set.
         seed: torch and sampling seed.
-        residual: train lensblur's residual variant of the networks (``models.bokehme.ARNET_RESIDUAL``:
-            same shapes, output = base image + correction; much faster to train) rather than the plain
-            official formulation.
+        residual: train lensblur's networks (``models.bokehme.ARNET_GUIDED`` / ``IUNET_RESIDUAL``: ARNet
+            corrects the classical render, IUNet the upsampled coarse bokeh; far faster to train) rather than
+            the plain official formulation.
     """
 
     arnet_strength_px: float = 12.0
@@ -251,7 +251,7 @@ class _Batches:
 def _arnet_step(nets: BokehMeNets, batch: dict, recipe: BokehMeRecipe) -> Tensor:
     limit = recipe.train_radius_px / DEFOCUS_UNIT_PX
     defocus = (batch["defocus_px"] / DEFOCUS_UNIT_PX).clamp(-limit, limit)
-    neural, logit = nets.adaptive(batch["image"], defocus, batch["gamma"])
+    neural, logit = nets.adaptive(batch["image"], defocus, batch["gamma"], batch["classical"])
     fused = fuse(batch["classical"], neural, torch.sigmoid(logit))
     return arnet_loss(fused, neural, logit, batch["target"], batch["error"], recipe.bce_weight)
 
@@ -264,7 +264,7 @@ def iunet_forward(nets: BokehMeNets, batch: dict, recipe: BokehMeRecipe) -> tupl
     half = ((height + 1) // 2, (width + 1) // 2)
     with torch.no_grad():
         coarse, logit = nets.adaptive(resize(image, half), (resize(defocus, half) / 2).clamp(-limit, limit),
-                                      batch["gamma"])
+                                      batch["gamma"], resize(batch["classical"], half))
         coarse = coarse.clamp_min(0)
         error = F.interpolate(torch.sigmoid(logit), size=(height, width), mode="bilinear", align_corners=True)
         mask = soft_mask(batch["dilated_px"].abs() / DEFOCUS_UNIT_PX < limit)
@@ -335,7 +335,7 @@ def train(cache: dict | str | Path, out: str | Path, recipe: BokehMeRecipe = Bok
     if not isinstance(cache, dict):
         cache = load_cache(cache)
     if init is None:
-        init = BokehMeNets(ARNET_RESIDUAL, IUNET_RESIDUAL) if recipe.residual else BokehMeNets(ARNET, IUNET)
+        init = BokehMeNets(ARNET_GUIDED, IUNET_RESIDUAL) if recipe.residual else BokehMeNets(ARNET, IUNET)
     nets = init.to(dev).train()
     report = {"recipe": asdict(recipe), "device": _device_name(dev), "cache_scenes": int(cache["scenes"]),
               "cache_config": json.loads(bytes(cache["config"]).decode())}

@@ -8,7 +8,7 @@ import torch
 
 from lensblur.errors import FileFormatError, InvalidParameterError
 from lensblur.models.bokehme import (
-    ARNET_RESIDUAL,
+    ARNET_GUIDED,
     IUNET,
     IUNET_RESIDUAL,
     BokehMeNets,
@@ -161,18 +161,21 @@ def test_pickle_payload_is_what_it_claims():
     assert pickle.loads(pickle.dumps(_Payload())) is None
 
 
-def test_residual_variant_starts_as_its_base_image_with_a_small_error_map():
-    """ARNet starts as the sharp input, IUNet as bilinear upsampling, E as sigmoid(-2) everywhere."""
-    nets = BokehMeNets(ARNET_RESIDUAL, IUNET_RESIDUAL)
-    assert _count(nets) == 923_664 + 240_076
+def test_shipped_variant_starts_as_the_classical_render_with_a_small_error_map():
+    """Guided ARNet starts as B_c, residual IUNet as bilinear upsampling, E as sigmoid(-2) everywhere."""
+    nets = BokehMeNets(ARNET_GUIDED, IUNET_RESIDUAL)
+    assert _count(nets.arnet) == 923_664 + 12 * 128 * 9  # 3 classical channels, space-to-depth: 12 more inputs
     image, defocus, coarse = torch.rand(2, 3, 33, 34), torch.randn(2, 1, 33, 34), torch.rand(2, 3, 17, 17)
+    classical = torch.rand(2, 3, 33, 34)
     with torch.no_grad():
-        bokeh, logit = nets.adaptive(image, defocus, 2.0)
+        bokeh, logit = nets.adaptive(image, defocus, 2.0, classical)
         refined = nets.upsample(image, defocus, coarse, 2.0)
-    assert torch.equal(bokeh, image)
+    assert torch.equal(bokeh, classical)
     assert torch.allclose(torch.sigmoid(logit), torch.full_like(logit, 0.1192), atol=1e-4)
     up = torch.nn.functional.interpolate(coarse, size=(33, 34), mode="bilinear", align_corners=False)
     assert torch.allclose(refined, up, atol=1e-6)
+    with pytest.raises(InvalidParameterError, match=r"pass classical= shaped like the image \(2, 3, 33, 34\); got None"):
+        nets.adaptive(image, defocus, 2.0)
 
 
 def test_residual_flag_survives_save_and_load_and_official_shapes_stay_plain(tmp_path):

@@ -137,3 +137,29 @@ def test_cuda_matches_cpu(nets):
     cpu = render_display(image, coc, nets=nets)
     gpu = render_display(image.cuda(), coc.cuda(), nets=nets)
     assert torch.allclose(cpu.fused, gpu.fused.cpu(), atol=1e-3)
+
+
+def test_untrained_guided_networks_leave_the_classical_render_unchanged():
+    """lensblur's networks correct B_c: with a zero head and no resizing (|S| <= R̂) the hybrid is the scatter."""
+    from lensblur.models.bokehme import ARNET_GUIDED, IUNET_RESIDUAL
+
+    guided = BokehMeNets(ARNET_GUIDED, IUNET_RESIDUAL).eval()
+    image, coc = _case(seed=3, max_radius=9.0)
+    parts = render_display(image, coc, gamma_bokehme=2.2, nets=guided)
+    assert torch.equal(parts.neural, parts.classical)
+    assert torch.allclose(parts.fused, parts.classical, atol=1e-6)
+    with pytest.raises(InvalidParameterError, match="pass neural_bokeh\\(..., classical=B_c\\)"):
+        neural_bokeh(guided, image, coc, coc.trunc(), 2.2)
+
+
+def test_guided_networks_tile_exactly():
+    from lensblur.models.bokehme import ARNET_GUIDED, IUNET_RESIDUAL
+
+    torch.manual_seed(5)
+    guided = BokehMeNets(ARNET_GUIDED, IUNET_RESIDUAL).eval()
+    for p in guided.parameters():
+        torch.nn.init.normal_(p, std=0.02)
+    image, coc = _case(seed=4, size=(300, 260), max_radius=25.0)
+    whole = render_display(image, coc, nets=guided, options=HybridOptions(tile_px=0))
+    tiled = render_display(image, coc, nets=guided, options=HybridOptions(tile_px=128))
+    assert torch.allclose(whole.fused, tiled.fused, atol=1e-5)
