@@ -12,6 +12,10 @@ Peng et al., CVPR 2022, §3.2 (Fig. 7-9, Eq. 7-9):
    blur, where bilinear upsampling loses nothing visible) the upsampled previous result stays.
 4. **Fusion** (Eq. 9): ``B = (1 - E)·B_c + E·B_n``.
 
+lensblur's shipped networks correct the classical render (``models.bokehme.ARNET_GUIDED``); for them the
+default upsampling is "correction": ARNet's low-resolution correction ``B_n - B_c`` is resized and added to
+the full-resolution B_c, so B_c's detail survives where the networks change nothing.
+
 The networks work on display-encoded images and BokehMe's γ (trained with γ in [1, 5] on display values);
 the library's images are linear light with γ on linear values. The bridge is ``display = linear^(1/2.2)``
 and ``γ_BokehMe = 2.2·γ`` (clipped to [1, 5] for the networks' γ input only), which is exactly how the
@@ -53,7 +57,10 @@ class HybridOptions:
 
     Attributes:
         max_radius_px: R̂, the largest blur radius the networks are asked to render (10 at inference).
-        upsampling: "iterative" (IUNet, the paper) or "bilinear" (ARNet's output resized directly).
+        upsampling: "iterative" (IUNet, the paper), "bilinear" (ARNet's output resized directly),
+            "correction" (networks that correct B_c: ARNet's correction ``B_n - B_c`` at low resolution is
+            resized and added to the full-resolution B_c, which keeps its detail) or "auto" (the default:
+            "correction" for such networks, else "iterative").
         clip_defocus: clip the scaled defocus to ±R̂ before IUNet (the paper) or feed it unclipped.
         mask_from: where IUNet's output is trusted: |dilated defocus| < R̂ ("dilated", the paper) or
             |defocus| < R̂ ("defocus").
@@ -61,7 +68,7 @@ class HybridOptions:
     """
 
     max_radius_px: float = 10.0
-    upsampling: Literal["iterative", "bilinear"] = "iterative"
+    upsampling: Literal["auto", "iterative", "bilinear", "correction"] = "auto"
     clip_defocus: bool = True
     mask_from: Literal["dilated", "defocus"] = "dilated"
     tile_px: int = 1024
@@ -69,9 +76,9 @@ class HybridOptions:
     def __post_init__(self) -> None:
         if not (isinstance(self.max_radius_px, (int, float)) and 1 <= self.max_radius_px <= 64):
             raise InvalidParameterError(f"HybridOptions.max_radius_px must be in [1, 64] px; got {self.max_radius_px!r}")
-        if self.upsampling not in ("iterative", "bilinear"):
-            raise InvalidParameterError(
-                f"HybridOptions.upsampling must be 'iterative' or 'bilinear'; got {self.upsampling!r}")
+        if self.upsampling not in ("auto", "iterative", "bilinear", "correction"):
+            raise InvalidParameterError(f"HybridOptions.upsampling must be 'auto', 'iterative', 'bilinear' or "
+                                        f"'correction'; got {self.upsampling!r}")
         if self.mask_from not in ("dilated", "defocus"):
             raise InvalidParameterError(f"HybridOptions.mask_from must be 'dilated' or 'defocus'; got {self.mask_from!r}")
         if not isinstance(self.tile_px, int) or (self.tile_px != 0 and self.tile_px < 128):
@@ -197,6 +204,12 @@ def neural_bokeh(nets: BokehMeNets, display: Tensor, coc_px: Tensor, dilated_px:
     size0 = steps[0][0]
     image0 = resize(display, size0)
     defocus0 = resize(defocus, size0) / scale
+    mode = options.upsampling
+    if mode == "auto":
+        mode = "correction" if nets.needs_classical else "iterative"
+    if mode == "correction" and not nets.needs_classical:
+        raise InvalidParameterError("HybridOptions(upsampling='correction') needs networks that correct the classical "
+                                    "render (ARNET_GUIDED); use 'iterative' or 'bilinear' for these")
     if nets.needs_classical and classical is None:
         raise InvalidParameterError("these networks take the classical render: pass neural_bokeh(..., classical=B_c) "
                                     "(render_display does); got None")
@@ -206,10 +219,16 @@ def neural_bokeh(nets: BokehMeNets, display: Tensor, coc_px: Tensor, dilated_px:
                  torch.cat(inputs, 1), None, tile)
     bokeh, error = out[:, :3].clamp(0, 1e5), torch.sigmoid(out[:, 3:])
     error = F.interpolate(error, size=(height, width), mode="bilinear", align_corners=True)
-    info = {"scale": scale, "sizes": [size for size, _ in steps], "masks": []}
+    info = {"scale": scale, "sizes": [size for size, _ in steps], "masks": [], "upsampling": mode}
+    if mode == "correction":
+        if len(steps) > 1:
+            correction = bokeh - resize(classical, size0)
+            bokeh = classical + F.interpolate(correction, size=(height, width), mode="bilinear", align_corners=False)
+            info["sizes"] = [size0, (height, width)]
+        return bokeh.clamp_min(0), error, info
     for size, ratio in steps[1:]:
         up = F.interpolate(bokeh, size=size, mode="bilinear", align_corners=False)
-        if options.upsampling == "bilinear":
+        if mode == "bilinear":
             bokeh = up
             continue
         defocus_k = resize(defocus, size) * ratio

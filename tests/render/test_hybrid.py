@@ -123,7 +123,7 @@ def test_render_api_selects_hybrid_with_given_weights(nets, tmp_path, tiny_scene
 
 
 def test_options_are_checked():
-    with pytest.raises(InvalidParameterError, match="HybridOptions.upsampling must be 'iterative' or 'bilinear'"):
+    with pytest.raises(InvalidParameterError, match="HybridOptions.upsampling must be 'auto', 'iterative', 'bilinear' or 'correction'"):
         HybridOptions(upsampling="bicubic")
     with pytest.raises(InvalidParameterError, match="HybridOptions.tile_px must be 0 .* got 64"):
         HybridOptions(tile_px=64)
@@ -140,14 +140,19 @@ def test_cuda_matches_cpu(nets):
 
 
 def test_untrained_guided_networks_leave_the_classical_render_unchanged():
-    """lensblur's networks correct B_c: with a zero head and no resizing (|S| <= R̂) the hybrid is the scatter."""
+    """lensblur's networks correct B_c: with a zero head the hybrid is the scatter, at full resolution and when
+    ARNet runs downscaled (its zero correction is upsampled onto B_c)."""
     from lensblur.models.bokehme import ARNET_GUIDED, IUNET_RESIDUAL
 
     guided = BokehMeNets(ARNET_GUIDED, IUNET_RESIDUAL).eval()
-    image, coc = _case(seed=3, max_radius=9.0)
-    parts = render_display(image, coc, gamma_bokehme=2.2, nets=guided)
-    assert torch.equal(parts.neural, parts.classical)
-    assert torch.allclose(parts.fused, parts.classical, atol=1e-6)
+    for max_radius, scaled in ((9.0, False), (35.0, True)):
+        image, coc = _case(seed=3, max_radius=max_radius)
+        parts = render_display(image, coc, gamma_bokehme=2.2, nets=guided)
+        assert (parts.info["scale"] > 1) == scaled and parts.info["upsampling"] == "correction"
+        assert torch.allclose(parts.neural, parts.classical, atol=1e-6)
+        assert torch.allclose(parts.fused, parts.classical, atol=1e-6)
+    with pytest.raises(InvalidParameterError, match="upsampling='correction'\\) needs networks that correct"):
+        neural_bokeh(BokehMeNets(), image, coc, coc, 2.2, HybridOptions(upsampling="correction"))
     with pytest.raises(InvalidParameterError, match="pass neural_bokeh\\(..., classical=B_c\\)"):
         neural_bokeh(guided, image, coc, coc.trunc(), 2.2)
 
