@@ -213,7 +213,8 @@ def neural_bokeh(nets: BokehMeNets, display: Tensor, coc_px: Tensor, dilated_px:
     if nets.needs_classical and classical is None:
         raise InvalidParameterError("these networks take the classical render: pass neural_bokeh(..., classical=B_c) "
                                     "(render_display does); got None")
-    inputs = [image0, defocus0] + ([resize(classical, size0)] if nets.needs_classical else [])
+    classical0 = resize(classical, size0) if nets.needs_classical else None
+    inputs = [image0, defocus0] + ([classical0] if nets.needs_classical else [])
     out = _tiled(lambda f, _: torch.cat(nets.adaptive(f[:, :3], f[:, 3:4], gamma,
                                                       f[:, 4:7] if nets.needs_classical else None), 1),
                  torch.cat(inputs, 1), None, tile)
@@ -222,7 +223,7 @@ def neural_bokeh(nets: BokehMeNets, display: Tensor, coc_px: Tensor, dilated_px:
     info = {"scale": scale, "sizes": [size for size, _ in steps], "masks": [], "upsampling": mode}
     if mode == "correction":
         if len(steps) > 1:
-            correction = bokeh - resize(classical, size0)
+            correction = bokeh - classical0
             bokeh = classical + F.interpolate(correction, size=(height, width), mode="bilinear", align_corners=False)
             info["sizes"] = [size0, (height, width)]
         return bokeh.clamp_min(0), error, info
