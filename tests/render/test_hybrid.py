@@ -7,7 +7,7 @@ import torch
 
 import lensblur as lb
 from lensblur.errors import InvalidParameterError
-from lensblur.models.bokehme import BokehMeNets
+from lensblur.models.bokehme import ARNET_GUIDED, IUNET_RESIDUAL, BokehMeNets
 from lensblur.render.hybrid import (
     HybridOptions,
     _scale_sizes,
@@ -142,8 +142,6 @@ def test_cuda_matches_cpu(nets):
 def test_untrained_guided_networks_leave_the_classical_render_unchanged():
     """lensblur's networks correct B_c: with a zero head the hybrid is the scatter, at full resolution and when
     ARNet runs downscaled (its zero correction is upsampled onto B_c)."""
-    from lensblur.models.bokehme import ARNET_GUIDED, IUNET_RESIDUAL
-
     guided = BokehMeNets(ARNET_GUIDED, IUNET_RESIDUAL).eval()
     for max_radius, scaled in ((9.0, False), (35.0, True)):
         image, coc = _case(seed=3, max_radius=max_radius)
@@ -158,8 +156,6 @@ def test_untrained_guided_networks_leave_the_classical_render_unchanged():
 
 
 def test_guided_networks_tile_exactly():
-    from lensblur.models.bokehme import ARNET_GUIDED, IUNET_RESIDUAL
-
     torch.manual_seed(5)
     guided = BokehMeNets(ARNET_GUIDED, IUNET_RESIDUAL).eval()
     for p in guided.parameters():
