@@ -31,7 +31,6 @@ Deliberate differences:
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -40,6 +39,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import FileFormatError, InvalidParameterError
+from ._weights import read_weights, save_weights
 
 __all__ = [
     "DEFOCUS_UNIT_PX", "GAMMA_RANGE", "DefocusNetConfig", "DefocusNet", "ARNET", "IUNET", "ARNET_GUIDED",
@@ -194,36 +194,15 @@ class BokehMeNets(nn.Module):
 
     def save(self, path: str | Path, *, metadata: dict | None = None) -> Path:
         """Write the weights as safetensors with the config (and ``metadata``) in the header, atomically."""
-        from safetensors.torch import save
-
-        from ..io.images import atomic_write_bytes
-
-        header = {"config": json.dumps(self.config_dict())}
-        header.update({k: v if isinstance(v, str) else json.dumps(v) for k, v in (metadata or {}).items()})
-        tensors = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
-        path = Path(path)
-        atomic_write_bytes(path, save(tensors, metadata=header))
-        return path
+        return save_weights(self, path, self.config_dict(), metadata)
 
     @classmethod
     def load(cls, path: str | Path, map_location: str | torch.device = "cpu") -> BokehMeNets:
         """Read weights written by :meth:`save`."""
-        from safetensors import safe_open
-
-        path = Path(path)
-        if not path.exists():
-            raise FileNotFoundError(f"no BokehMe weights at {path}")
-        try:
-            with safe_open(str(path), framework="pt", device=str(map_location)) as f:
-                meta = f.metadata() or {}
-                tensors = {k: f.get_tensor(k) for k in f.keys()}
-        except Exception as exc:  # safetensors raises its own error types for a damaged header
-            raise FileFormatError(f"{path} is not a readable safetensors file: {exc}") from exc
-        if "config" not in meta:
-            raise FileFormatError(f"{path} has no lensblur config in its header; was it written by BokehMeNets.save?")
-        nets = cls.from_config_dict(json.loads(meta["config"]))
+        tensors, config, meta = read_weights(path, "BokehMe weights", map_location)
+        nets = cls.from_config_dict(config)
         nets.load_state_dict(tensors)
-        nets.metadata = {k: v for k, v in meta.items() if k != "config"}
+        nets.metadata = meta
         return nets
 
 
