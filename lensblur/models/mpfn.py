@@ -25,7 +25,8 @@ Decisions where the paper and the official code are silent or unusable (ARCHITEC
 
 * **Sign gate**: ``sign(ReLU(s))`` is the step function, whose gradient is zero, so the gate convs could
   not learn. Forward pass: the exact step (Z_s ∈ {0, 1}); backward pass: the gradient of sigmoid(s)
-  (a sigmoid straight-through estimator, written ``step + σ(s) − σ(s).detach()`` so it exports to ONNX).
+  (a sigmoid straight-through estimator, written ``step + (σ(s) − σ(s).detach())``, exactly the step in the
+  forward pass, and plain operators, so it exports to ONNX).
   ``gate="sigmoid"`` is the paper's Table IV alternative (soft gate).
 * **Zero padding** for the predictive filter, as the official unfold does.
 * H and W must be multiples of 2^L; :func:`mpfn_render` pads (reflect) and crops for any size.
@@ -213,7 +214,7 @@ class GateFusionBlock(nn.Module):
         score = self.saliency(deep)
         soft = torch.sigmoid(score)
         if self.gate == "sign":
-            salient = (score > 0).to(score.dtype) + soft - soft.detach()   # step forward, sigmoid gradient
+            salient = (score > 0).to(score.dtype) + (soft - soft.detach())   # exact step forward, sigmoid gradient
         else:
             salient = soft
         return self.transform(deep) * salient + (1 - salient) * x, salient

@@ -1,0 +1,380 @@
+"""Training the learned renderers of the papers (MPFN, depth-aware blending) with one plain loop.
+
+A *recipe* is a frozen dataclass holding a model's config and its paper's schedule; it builds the model,
+names the augmentation and learning rate of each epoch, and computes the loss of a batch. :func:`fit` is
+the loop: seeded, resumable (weights as safetensors + config, optimizer state, position in the epoch),
+with a progress line and a JSON-lines metrics log. Under ``torchrun`` it runs data-parallel (DDP; gloo
+on CPU, NCCL on GPUs): each process takes its share of every epoch's permutation, and rank 0 writes.
+
+    python -m lensblur.training.learned train mpfn --data /data/EBB --split train-mpfn --out runs/mpfn
+    torchrun --nproc_per_node 4 -m lensblur.training.learned train mpfn --data /data/EBB --device cuda ...
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..data import EBBDataset, PairedTransform, SyntheticPairs
+from ..errors import InvalidParameterError
+from ..io.images import atomic_write_bytes
+from ..models.depth_blend import DepthAwareBlend, DepthBlendConfig
+from ..models.mpfn import MPFN, MPFNConfig
+from .losses import advanced_sobel_loss, ssim_loss
+
+__all__ = ["MPFNRecipe", "BlendPhase", "DepthBlendRecipe", "RECIPES", "fit", "main"]
+
+
+# -- recipes ---------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class MPFNRecipe:
+    """MPFN §IV-A: L1 + 0.25·ASL at every level (Eq. 13-15), Adam (0.9, 0.999) at 1e-4 halved every 30
+    epochs, 256 px crops, batch 16, ~80 epochs. Flips are our addition (the paper names no augmentation)."""
+
+    name: ClassVar[str] = "mpfn"
+    config: MPFNConfig = MPFNConfig()
+    epochs: int = 80
+    batch: int = 16
+    crop: int = 256
+    lr: float = 1e-4
+    halve_every: int = 30
+    sobel_weight: float = 0.25
+    flips: bool = True
+
+    def build(self) -> MPFN:
+        return MPFN(self.config)
+
+    def batch_size(self, epoch: int) -> int:
+        return self.batch
+
+    def transform(self, epoch: int) -> PairedTransform:
+        return PairedTransform(crop=self.crop, flips=self.flips)
+
+    def lr_at(self, epoch: int) -> float:
+        return self.lr * 0.5 ** (epoch // self.halve_every)
+
+    def loss(self, model: nn.Module, batch: dict[str, Tensor], epoch: int = 0) -> tuple[Tensor, dict[str, float]]:
+        outputs = model(batch["image"], batch["coords"])
+        total = 0.0
+        terms = {}
+        for level, out in enumerate(outputs, 1):
+            target = batch["target"]
+            if target.shape[-2:] != out.shape[-2:]:
+                target = F.interpolate(target, size=out.shape[-2:], mode="area")
+            l1 = (out - target).abs().mean()
+            asl = advanced_sobel_loss(out, target)
+            total = total + l1 + self.sobel_weight * asl
+            terms[f"l1_{level}"] = float(l1.detach())
+            terms[f"asl_{level}"] = float(asl.detach())
+        return total, terms
+
+
+@dataclass(frozen=True)
+class BlendPhase:
+    """One training phase of depth-aware blending: whole images resized to ``size``, ``loss`` "l1" or "ssim"."""
+
+    epochs: int
+    size: tuple[int, int]
+    loss: str
+    batch: int
+
+    def __post_init__(self) -> None:
+        if self.loss not in ("l1", "ssim"):
+            raise InvalidParameterError(f"BlendPhase.loss must be 'l1' or 'ssim'; got {self.loss!r}")
+        object.__setattr__(self, "size", tuple(self.size))
+
+
+@dataclass(frozen=True)
+class DepthBlendRecipe:
+    """Dutta §4.3: phase 1 at 384 x 512 with L1, phase 2 at 768 x 1024 with L1, phase 3 fine-tunes with
+    −SSIM; Adam (0.9, 0.999), learning rate from 1e-3 down to 1e-5 (geometric over all epochs: the paper
+    says "gradually"); horizontal and vertical flips. Epochs and batch sizes are not in the paper: ours."""
+
+    name: ClassVar[str] = "depth-blend"
+    config: DepthBlendConfig = DepthBlendConfig()
+    phases: tuple[BlendPhase, ...] = (BlendPhase(20, (384, 512), "l1", 8), BlendPhase(10, (768, 1024), "l1", 2),
+                                      BlendPhase(5, (768, 1024), "ssim", 2))
+    lr_start: float = 1e-3
+    lr_end: float = 1e-5
+
+    @property
+    def epochs(self) -> int:
+        return sum(p.epochs for p in self.phases)
+
+    def phase(self, epoch: int) -> BlendPhase:
+        for p in self.phases:
+            if epoch < p.epochs:
+                return p
+            epoch -= p.epochs
+        return self.phases[-1]
+
+    def build(self) -> DepthAwareBlend:
+        return DepthAwareBlend(self.config)
+
+    def batch_size(self, epoch: int) -> int:
+        return self.phase(epoch).batch
+
+    def transform(self, epoch: int) -> PairedTransform:
+        return PairedTransform(crop=None, flips=True, resize=self.phase(epoch).size)
+
+    def lr_at(self, epoch: int) -> float:
+        t = epoch / max(1, self.epochs - 1)
+        return self.lr_start * (self.lr_end / self.lr_start) ** t
+
+    def loss(self, model: nn.Module, batch: dict[str, Tensor], epoch: int = 0) -> tuple[Tensor, dict[str, float]]:
+        out, _ = model(batch["image"])
+        if self.phase(epoch).loss == "ssim":
+            value = ssim_loss(out, batch["target"])
+            return value, {"ssim": -float(value.detach())}
+        value = (out - batch["target"]).abs().mean()
+        return value, {"l1": float(value.detach())}
+
+
+RECIPES = {"mpfn": MPFNRecipe, "depth-blend": DepthBlendRecipe}
+
+
+# -- the loop --------------------------------------------------------------------------------------------
+
+def _distributed() -> tuple[int, int]:
+    """(rank, world size); initialises the process group when launched by torchrun."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not torch.distributed.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() and os.environ.get("LENSBLUR_DDP_BACKEND") != "gloo" else "gloo"
+        torch.distributed.init_process_group(backend)
+    if world > 1:
+        return torch.distributed.get_rank(), world
+    return 0, 1
+
+
+def _atomic_json(path: Path, data: dict) -> None:
+    atomic_write_bytes(path, (json.dumps(data, indent=1) + "\n").encode())
+
+
+def _atomic_torch(path: Path, obj) -> None:
+    import io
+
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+class _Progress:
+    def __init__(self, name: str, enabled: bool) -> None:
+        self.name, self.enabled, self.last = name, enabled, 0.0
+        self.tty = sys.stderr.isatty()
+
+    def __call__(self, text: str, *, force: bool = False) -> None:
+        now = time.perf_counter()
+        if not self.enabled or (not force and now - self.last < (0.2 if self.tty else 10.0)):
+            return
+        self.last = now
+        sys.stderr.write(("\r" if self.tty else "") + f"[{self.name}] {text}" + ("" if self.tty else "\n"))
+        sys.stderr.flush()
+
+
+@dataclass
+class _State:
+    epoch: int = 0
+    batch: int = 0
+    step: int = 0
+    seconds: float = 0.0
+    finished: bool = False
+    history: list = field(default_factory=list)
+
+
+def fit(recipe, dataset, run_dir: str | os.PathLike, *, seed: int = 0, device: str | torch.device = "cpu",
+        max_steps: int | None = None, max_seconds: float | None = None, checkpoint_every: int = 200,
+        workers: int = 0, resume: bool = True, progress: bool = True) -> Path:
+    """Train ``recipe``'s model on ``dataset`` (an :class:`EBBDataset` / :class:`SyntheticPairs`) into ``run_dir``.
+
+    ``run_dir`` receives ``model.safetensors`` (weights + config + the recipe and position in the header),
+    ``optimizer.pt`` (Adam's state, read back with ``weights_only=True``), ``state.json`` and
+    ``metrics.jsonl`` (one line per step: epoch, step, lr, loss and its terms, seconds). With
+    ``resume=True`` a run directory that already has a state continues where it stopped — the data order
+    and augmentation are functions of (seed, epoch, index), so the continued run equals an uninterrupted one.
+    ``max_steps`` / ``max_seconds`` stop early (with a checkpoint); the state then says ``finished: false``.
+    Returns the path of the weights.
+    """
+    rank, world = _distributed()
+    device = torch.device(device)
+    if device.type == "cuda" and world > 1:
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(device)
+    run_dir = Path(run_dir)
+    if rank == 0:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(seed)
+    model = recipe.build().to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=recipe.lr_at(0), betas=(0.9, 0.999))
+    state = _State()
+    weights_path, state_path = run_dir / "model.safetensors", run_dir / "state.json"
+    if resume and state_path.exists():
+        state = _State(**json.loads(state_path.read_text()))
+        loaded = type(model).load(weights_path, map_location=device)
+        model.load_state_dict(loaded.state_dict())
+        optimizer.load_state_dict(torch.load(run_dir / "optimizer.pt", map_location=device, weights_only=True))
+    if state.finished:
+        return weights_path
+    trained = nn.parallel.DistributedDataParallel(model) if world > 1 else model
+    sampler = torch.utils.data.DistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=True, seed=seed,
+                                                  drop_last=True)
+    show = _Progress(recipe.name, progress and rank == 0)
+    log = open(run_dir / "metrics.jsonl", "a") if rank == 0 else None  # noqa: SIM115 - closed below
+    start = time.perf_counter() - state.seconds
+
+    def checkpoint() -> None:
+        state.seconds = time.perf_counter() - start
+        if rank != 0:
+            return
+        model.save(weights_path, metadata={"recipe": {"name": recipe.name, **_plain(asdict(recipe))},
+                                            "epoch": state.epoch, "step": state.step, "seed": seed,
+                                            "world_size": world})
+        _atomic_torch(run_dir / "optimizer.pt", optimizer.state_dict())
+        _atomic_json(state_path, asdict(state))
+
+    try:
+        while state.epoch < recipe.epochs:
+            epoch = state.epoch
+            dataset.transform = recipe.transform(epoch)
+            dataset.set_epoch(epoch)
+            sampler.set_epoch(epoch)
+            size = recipe.batch_size(epoch)
+            order = list(iter(sampler))[state.batch * size:]
+            loader = torch.utils.data.DataLoader(dataset, batch_size=size, sampler=order, num_workers=workers,
+                                                 drop_last=True)
+            for group in optimizer.param_groups:
+                group["lr"] = recipe.lr_at(epoch)
+            batches = len(sampler) // size
+            model.train()
+            for batch in loader:
+                batch = {k: v.to(device) if isinstance(v, Tensor) else v for k, v in batch.items()}
+                loss, terms = recipe.loss(trained, batch, epoch)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                state.batch += 1
+                state.step += 1
+                value = float(loss.detach())
+                if not math.isfinite(value):
+                    raise FloatingPointError(f"{recipe.name}: the loss became {value} at step {state.step}; "
+                                             "lower the learning rate or check the data")
+                if log is not None:
+                    log.write(json.dumps({"epoch": epoch, "step": state.step, "lr": optimizer.param_groups[0]["lr"],
+                                          "loss": value, **terms, "world_size": world,
+                                          "seconds": round(time.perf_counter() - start, 3)}) + "\n")
+                    log.flush()
+                show(f"epoch {epoch + 1}/{recipe.epochs} batch {state.batch}/{batches} step {state.step} "
+                     f"loss {value:.4f}")
+                out_of_time = max_seconds is not None and time.perf_counter() - start >= max_seconds
+                if (max_steps is not None and state.step >= max_steps) or out_of_time:
+                    checkpoint()
+                    return weights_path
+                if state.step % checkpoint_every == 0:
+                    checkpoint()
+            state.epoch += 1
+            state.batch = 0
+        state.finished = True
+        checkpoint()
+        show(f"finished: {state.step} steps -> {weights_path}", force=True)
+        return weights_path
+    finally:
+        if log is not None:
+            log.close()
+        if progress and rank == 0 and sys.stderr.isatty():
+            sys.stderr.write("\n")
+
+
+def _plain(value):
+    """asdict() output made JSON-friendly (tuples → lists)."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+# -- command line ----------------------------------------------------------------------------------------
+
+def _dataset(args) -> torch.utils.data.Dataset:
+    if args.data.startswith("synthetic"):
+        _, _, count = args.data.partition(":")
+        return SyntheticPairs(int(count or 64), size=args.synthetic_size, seed=args.seed)
+    return EBBDataset(args.data, args.split, depth=args.depth_folder, seed=args.seed)
+
+
+def _recipe(args):
+    if args.model == "mpfn":
+        sizes = args.kernel_sizes or [9 + 2 * i for i in range(args.levels)]   # 9, 11, 13 (, 15)
+        config = MPFNConfig(levels=args.levels, kernel_sizes=tuple(sizes),
+                            width=args.width, growth=args.growth, dense_layers=args.dense_layers,
+                            gate=args.gate, filter_activation=args.filter_activation,
+                            coordinates=not args.no_coordinates)
+        recipe = MPFNRecipe(config=config)
+        overrides = {"epochs": args.epochs, "batch": args.batch_size, "crop": args.crop, "lr": args.lr}
+        return replace(recipe, **{k: v for k, v in overrides.items() if v is not None})
+    recipe = DepthBlendRecipe()
+    if args.epochs is not None:   # scale the phases to the requested total, keeping their proportions
+        total = recipe.epochs
+        phases = tuple(replace(p, epochs=max(1, round(p.epochs * args.epochs / total))) for p in recipe.phases)
+        recipe = replace(recipe, phases=phases)
+    if args.batch_size is not None:
+        recipe = replace(recipe, phases=tuple(replace(p, batch=args.batch_size) for p in recipe.phases))
+    if args.lr is not None:
+        recipe = replace(recipe, lr_start=args.lr)
+    return recipe
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m lensblur.training.learned",
+                                     description="Train MPFN or depth-aware blending (works under torchrun).")
+    sub = parser.add_subparsers(dest="command", required=True)
+    train = sub.add_parser("train", help="train a model")
+    train.add_argument("model", choices=sorted(RECIPES))
+    train.add_argument("--data", required=True, help="an EBB! root, or synthetic[:COUNT] for tracer pairs")
+    train.add_argument("--split", default="train-mpfn", help="EBB! split (default: train-mpfn; Dutta: train4400)")
+    train.add_argument("--depth-folder", default=None, help="EBB! depth folder name beside original/ and bokeh/")
+    train.add_argument("--synthetic-size", type=int, default=256)
+    train.add_argument("--out", required=True, help="run directory (resumed when it holds a state)")
+    train.add_argument("--epochs", type=int)
+    train.add_argument("--batch-size", type=int)
+    train.add_argument("--crop", type=int)
+    train.add_argument("--lr", type=float)
+    train.add_argument("--levels", type=int, default=3, help="MPFN levels (ablation: 1-4)")
+    train.add_argument("--kernel-sizes", type=int, nargs="+", help="MPFN filter sizes per level, finest first")
+    train.add_argument("--gate", choices=("sign", "sigmoid"), default="sign")
+    train.add_argument("--filter-activation", choices=("softmax", "relu"), default="softmax")
+    train.add_argument("--no-coordinates", action="store_true", help="MPFN without the coordinate map")
+    train.add_argument("--width", type=int, default=128, help="MPFN feature channels (2nD)")
+    train.add_argument("--growth", type=int, default=64, help="MPFN dense-block growth (nD)")
+    train.add_argument("--dense-layers", type=int, default=5, help="MPFN dense-block layers (N)")
+    train.add_argument("--max-steps", type=int)
+    train.add_argument("--max-seconds", type=float)
+    train.add_argument("--device", default="cpu")
+    train.add_argument("--workers", type=int, default=0)
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--fresh", action="store_true", help="do not resume an existing run directory")
+    args = parser.parse_args(argv)
+    recipe = _recipe(args)
+    path = fit(recipe, _dataset(args), args.out, seed=args.seed, device=args.device, max_steps=args.max_steps,
+               max_seconds=args.max_seconds, workers=args.workers, resume=not args.fresh)
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(f"weights: {path}")
+    if torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
