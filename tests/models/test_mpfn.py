@@ -70,7 +70,7 @@ def test_predictive_filter_keeps_and_shifts_pixels():
     shift[:, 5] = 1                                        # K_S: row offset 0, column offset +1
     shifted = predictive_filter(image, shift)
     assert torch.equal(shifted[..., :-1], image[..., 1:])
-    assert torch.equal(shifted[..., -1], torch.zeros_like(shifted[..., -1]))   # zero padding
+    assert torch.equal(shifted[..., -1], image[..., -1])                      # replicate padding: no dark border
 
 
 def test_softmax_kernels_are_non_negative_and_sum_to_one():
