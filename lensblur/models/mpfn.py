@@ -353,10 +353,11 @@ class MPFN(nn.Module):
         return model
 
 
-def mpfn_render(model: MPFN, image: Tensor) -> Tensor:
+def mpfn_render(model: MPFN, image: Tensor, *, with_mask: bool = False) -> Tensor | tuple[Tensor, Tensor]:
     """Any-size inference: reflect-pad to a multiple of 2^L, coordinate map of the real frame, crop back.
 
-    ``image``: display RGB ``(B, 3, H, W)`` in [0, 1]; returns the finest output clipped to [0, 1].
+    ``image``: display RGB ``(B, 3, H, W)`` in [0, 1]; returns the finest output clipped to [0, 1], and with
+    ``with_mask`` also the salient mask 1 − Z_s ``(B, 1, H, W)`` (1 = kept in focus; Table IX's split).
     """
     height, width = image.shape[-2:]
     m = model.config.multiple
@@ -364,5 +365,8 @@ def mpfn_render(model: MPFN, image: Tensor) -> Tensor:
     padded = F.pad(image, (0, pad_w, 0, pad_h), mode="reflect") if pad_h or pad_w else image
     coords = coordinate_map(height + pad_h, width + pad_w, frame=(height, width), device=image.device)
     with torch.no_grad():
-        out = model(padded, coords)[0]
-    return out[..., :height, :width].clamp(0, 1)
+        found = model.details(padded, coords)
+    out = found.outputs[0][..., :height, :width].clamp(0, 1)
+    if with_mask:
+        return out, found.salient_mask()[..., :height, :width]
+    return out

@@ -77,7 +77,7 @@ def training_items(config: DatasetConfig, seed: int, augment: DisparityAugment |
     rng = np.random.default_rng([seed, 0xB0CE])
     items = {name: [] for name in FIELDS}
     meta = {"strength_px": [], "focus_disparity": [], "gamma": []}
-    for t, (strength, focus) in enumerate(zip(sample.strength_px, sample.focus_disparity)):
+    for t, (strength, focus) in enumerate(zip(sample.strength_px, sample.focus_disparity, strict=True)):
         for g, gamma in enumerate(config.gammas):
             image = np.clip(np.maximum(sample.all_in_focus_linear[g].astype(np.float32), 0) ** (1 / gamma), 0, 1)
             target = np.clip(np.maximum(sample.bokeh_linear[t, g].astype(np.float32), 0) ** (1 / gamma), 0, 1)

@@ -76,7 +76,7 @@ def test_save_load_round_trip(tmp_path):
     back = BokehMeNets.load(path)
     assert back.config_dict() == nets.config_dict()
     assert back.metadata == {"steps": "3", "note": "tiny"}
-    for (k, a), (_, b) in zip(nets.state_dict().items(), back.state_dict().items()):
+    for (k, a), (_, b) in zip(nets.state_dict().items(), back.state_dict().items(), strict=True):
         assert torch.equal(a, b), k
 
 
@@ -126,7 +126,7 @@ def test_official_checkpoint_shapes_load(tmp_path):
                     "best": np.float64(38.8), "psnr_history": np.arange(4, dtype=np.float32)},
                    tmp_path / f"{name}.pth")
     nets = load_official_checkpoint(tmp_path / "arnet.pth", tmp_path / "iunet.pth")
-    for (k, a), (_, b) in zip(source.state_dict().items(), nets.state_dict().items()):
+    for (k, a), (_, b) in zip(source.state_dict().items(), nets.state_dict().items(), strict=True):
         assert torch.equal(a, b), k
 
 

@@ -1,0 +1,89 @@
+"""Scoring the learned renderers (MPFN, depth-aware blending) on EBB!-layout pairs.
+
+Protocol (documented in the README):
+
+* each pair is run at full resolution through the model's own inference protocol — MPFN on the whole
+  frame (reflect-padded to a multiple of 8, the coordinate map of the real frame); depth-aware blending
+  resized to its training size and back (Dutta §5.1);
+* prediction and target are display-encoded RGB in [0, 1], cropped to their common region (PyNET's rule
+  for the few pairs whose sizes differ), and scored with PSNR (peak 1), SSIM (Wang et al., 11x11 Gaussian,
+  per channel) and LPIPS-Alex when its weights are available;
+* for MPFN also PSNR in the focused and bokeh regions (Table IX), split by its own salient mask 1 − Z_s.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import InvalidParameterError
+from ..models.depth_blend import DepthAwareBlend, depth_blend_render
+from ..models.mpfn import MPFN, mpfn_render
+from .metrics import masked_psnr, psnr, ssim
+from .protocols import ebb_pair
+
+__all__ = ["LEARNED_MODELS", "load_learned", "evaluate_pairs", "learned_table"]
+
+LEARNED_MODELS = ("mpfn", "depth-blend")
+
+
+def load_learned(name: str, weights: str | Path) -> MPFN | DepthAwareBlend:
+    """Weights written by the training loop (``model.safetensors``) or ``save()``."""
+    if name == "mpfn":
+        return MPFN.load(weights).eval()
+    if name == "depth-blend":
+        return DepthAwareBlend.load(weights).eval()
+    raise InvalidParameterError(f"unknown learned model {name!r}; choose one of {LEARNED_MODELS}")
+
+
+def _predict(model: MPFN | DepthAwareBlend, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    if isinstance(model, MPFN):
+        return mpfn_render(model, image, with_mask=True)
+    return depth_blend_render(model, image), None
+
+
+def evaluate_pairs(model: MPFN | DepthAwareBlend, dataset, *, lpips_model=None, limit: int | None = None,
+                   progress: Callable[[int], None] | None = None) -> dict:
+    """Score ``model`` on every item of ``dataset`` (an :class:`EBBDataset` without transform, or
+    :class:`SyntheticPairs`); returns ``{"per_image": [...], "mean": {...}}``."""
+    from .lpips import lpips_distance
+
+    rows = []
+    count = len(dataset) if limit is None else min(limit, len(dataset))
+    for i in range(count):
+        item = dataset[i]
+        with torch.no_grad():
+            prediction, mask = _predict(model, item["image"][None])
+        pred = prediction[0].permute(1, 2, 0).numpy().astype(np.float64)
+        target = item["target"].permute(1, 2, 0).numpy().astype(np.float64)
+        pred, target = ebb_pair(pred, target)
+        row = {"index": int(item["index"]), "psnr": psnr(pred, target), "ssim": ssim(pred, target)}
+        if lpips_model is not None:
+            row["lpips"] = lpips_distance(lpips_model, pred, target)
+        if mask is not None:
+            focused = mask[0, 0].numpy()[:pred.shape[0], :pred.shape[1]] > 0.5
+            row["psnr_focused"] = masked_psnr(pred, target, focused)
+            row["psnr_bokeh"] = masked_psnr(pred, target, ~focused)
+        rows.append(row)
+        if progress is not None:
+            progress(1)
+    keys = [k for k in rows[0] if k != "index"] if rows else []
+    mean = {k: float(np.nanmean([r[k] for r in rows if not math.isinf(r[k])])) for k in keys}
+    return {"per_image": rows, "mean": mean, "count": len(rows)}
+
+
+def learned_table(results: dict[str, dict]) -> str:
+    """Markdown table of mean metrics per model."""
+    columns = ["psnr", "ssim", "lpips", "psnr_focused", "psnr_bokeh"]
+    present = [c for c in columns if any(c in r["mean"] for r in results.values())]
+    head = "| model | images | " + " | ".join(present) + " |"
+    rule = "|---|---:|" + "---:|" * len(present)
+    lines = [head, rule]
+    for name, result in results.items():
+        cells = [f"{result['mean'][c]:.4f}" if c in result["mean"] else "–" for c in present]
+        lines.append(f"| {name} | {result['count']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)

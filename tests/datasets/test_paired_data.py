@@ -1,0 +1,130 @@
+"""EBB!-layout loading, the papers' splits, aligned paired augmentation, synthetic pairs, and the
+`lensblur eval --model` / `lensblur export` commands on a miniature EBB! tree."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from lensblur.cli import main
+from lensblur.data import EBB_SPLITS, EBBDataset, PairedTransform, SyntheticPairs
+from lensblur.errors import InputError, UnknownNameError
+from lensblur.models.mpfn import MPFN, MPFNConfig, coordinate_map
+
+TINY = MPFNConfig(levels=2, kernel_sizes=(3, 5), width=16, growth=8, dense_layers=2)
+
+
+@pytest.fixture
+def ebb_root(tmp_path):
+    """Pairs 0-5 as PNG: the 'bokeh' image is the negative of the original, so alignment is checkable."""
+    rng = np.random.default_rng(0)
+    root = tmp_path / "EBB"
+    for folder in ("original", "bokeh", "depth"):
+        (root / "Training" / folder).mkdir(parents=True)
+    for i in range(6):
+        original = rng.integers(0, 256, (40, 60, 3), dtype=np.uint8)
+        bokeh = 255 - original
+        if i == 5:  # one pair whose bokeh frame is larger (the pairs are cropped to their common region)
+            bokeh = np.pad(bokeh, ((0, 2), (0, 4), (0, 0)))
+        Image.fromarray(original).save(root / "Training" / "original" / f"{i}.png")
+        Image.fromarray(bokeh).save(root / "Training" / "bokeh" / f"{i}.png")
+        depth = np.tile(np.linspace(0, 65535, 60).astype(np.uint16), (40, 1))
+        Image.fromarray(depth).save(root / "Training" / "depth" / f"{i}.png")
+    return root
+
+
+def test_papers_splits():
+    assert len(EBB_SPLITS["val294"]) == 294 and EBB_SPLITS["val294"][0] == 4400
+    assert list(EBB_SPLITS["test100"]) == list(range(100))
+    assert len(EBB_SPLITS["train-mpfn"]) == 4594 and len(EBB_SPLITS["train4400"]) == 4400
+
+
+def test_reads_whole_aligned_pairs(ebb_root):
+    data = EBBDataset(ebb_root, "all", depth="depth")
+    assert len(data) == 6 and data.indices == list(range(6))
+    item = data[5]
+    assert item["image"].shape == item["target"].shape == (3, 40, 60)
+    assert torch.allclose(item["target"], 1 - item["image"], atol=1e-5)
+    assert torch.equal(item["coords"], coordinate_map(40, 60)[0])
+    assert item["depth"].shape == (1, 40, 60) and item["depth"][0, 0, 0] == 0 and item["depth"][0, 0, -1] == 1
+    assert EBBDataset(ebb_root / "Training").indices == data.indices        # the Training folder works too
+
+
+def test_augmentation_keeps_pairs_aligned_and_coordinates_honest(ebb_root):
+    data = EBBDataset(ebb_root, transform=PairedTransform(crop=16, flips=True, rotations=True), depth="depth", seed=3)
+    seen = set()
+    for epoch in range(6):
+        data.set_epoch(epoch)
+        for i in range(len(data)):
+            item = data[i]
+            assert item["image"].shape == (3, 16, 16)
+            assert torch.allclose(item["target"], 1 - item["image"], atol=1e-5)
+            x, y = item["coords"]
+            assert (x[:, 1:] > x[:, :-1]).all() and (y[1:] > y[:-1]).all()   # a transformed photo is still upright
+            seen.add(tuple(item["image"][:, 0, 0].tolist()))
+    assert len(seen) > 20
+    data.set_epoch(2)
+    again = EBBDataset(ebb_root, transform=PairedTransform(crop=16, flips=True, rotations=True), depth="depth", seed=3)
+    again.set_epoch(2)
+    assert torch.equal(data[1]["image"], again[1]["image"])                 # (seed, epoch, index) fixes the draw
+
+
+def test_resize_for_whole_image_phases(ebb_root):
+    data = EBBDataset(ebb_root, transform=PairedTransform(crop=None, flips=False, resize=(32, 48)))
+    item = data[0]
+    assert item["image"].shape == (3, 32, 48) and item["coords"].shape == (2, 32, 48)
+
+
+def test_bad_roots_and_splits(ebb_root, tmp_path):
+    with pytest.raises(InputError, match="has no Training/original and Training/bokeh"):
+        EBBDataset(tmp_path)
+    with pytest.raises(UnknownNameError, match="unknown split 'val300'"):
+        EBBDataset(ebb_root, "val300")
+    with pytest.raises(InputError, match=r"split 'test100' needs pairs 0-99, but 94 are missing"):
+        EBBDataset(ebb_root, "test100")
+    with pytest.raises(InputError, match="depth folder"):
+        EBBDataset(ebb_root, depth="megadepth")
+    with pytest.raises(InputError, match="crop 64 px does not fit a 40x60 frame"):
+        EBBDataset(ebb_root, transform=PairedTransform(crop=64))[0]
+
+
+def test_synthetic_pairs_look_like_ebb_items():
+    data = SyntheticPairs(2, size=48, transform=PairedTransform(crop=32))
+    item = data[1]
+    assert set(item) == {"image", "target", "depth", "coords", "index"}
+    assert item["image"].shape == item["target"].shape == (3, 32, 32) and item["depth"].shape == (1, 32, 32)
+    assert not torch.allclose(item["image"], item["target"])                  # the target is defocused
+
+
+def test_cli_scores_a_learned_model_on_ebb_layout(ebb_root, tmp_path, capsys):
+    torch.manual_seed(0)
+    weights = MPFN(TINY).save(tmp_path / "model.safetensors")
+    out = tmp_path / "scores"
+    code = main(["eval", "--model", "mpfn", "--weights", str(weights), "--ebb", str(ebb_root), "--split", "all",
+                 "--out", str(out), "--quiet", "--lpips-weights", str(tmp_path / "none")])
+    assert code == 2 and "lpips" in capsys.readouterr().err.lower()        # explicit LPIPS weights must exist
+    code = main(["eval", "--model", "mpfn", "--weights", str(weights), "--ebb", str(ebb_root), "--split", "all",
+                 "--out", str(out), "--quiet", "--limit", "3"])
+    assert code == 0
+    result = json.loads((out / "mpfn.json").read_text())
+    assert result["count"] == 3 and {"psnr", "ssim", "psnr_focused", "psnr_bokeh"} <= set(result["mean"])
+    assert "| mpfn | 3 |" in capsys.readouterr().out
+
+
+def test_cli_eval_needs_weights(capsys):
+    assert main(["eval", "--model", "depth-blend", "--synthetic", "2"]) == 2
+    assert "needs --weights" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::FutureWarning", "ignore::UserWarning")
+def test_cli_exports_onnx(tmp_path, capsys):
+    pytest.importorskip("onnxruntime")
+    weights = MPFN(TINY).save(tmp_path / "model.safetensors")
+    assert main(["export", "--model", "mpfn", "--weights", str(weights), "-o", str(tmp_path / "m.onnx"),
+                 "--check-size", "32", "48"]) == 0
+    assert (tmp_path / "m.onnx").stat().st_size > 10_000
+    assert "max abs difference" in capsys.readouterr().out
+    assert main(["export", "--model", "mpfn", "--weights", str(weights), "-o", str(tmp_path / "m.onnx")]) == 2
