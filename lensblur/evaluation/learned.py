@@ -66,19 +66,23 @@ def evaluate_pairs(model: MPFN | DepthAwareBlend, dataset, *, lpips_model=None, 
             row["lpips"] = lpips_distance(lpips_model, pred, target)
         if mask is not None:
             focused = mask[0, 0].numpy()[:pred.shape[0], :pred.shape[1]] > 0.5
-            row["psnr_focused"] = masked_psnr(pred, target, focused)
+            row["focused_fraction"] = float(focused.mean())
+            row["psnr_focused"] = masked_psnr(pred, target, focused)   # nan when the mask is empty
             row["psnr_bokeh"] = masked_psnr(pred, target, ~focused)
         rows.append(row)
         if progress is not None:
             progress(1)
     keys = [k for k in rows[0] if k != "index"] if rows else []
-    mean = {k: float(np.nanmean([r[k] for r in rows if not math.isinf(r[k])])) for k in keys}
+    mean = {}
+    for key in keys:
+        values = [r[key] for r in rows if math.isfinite(r[key])]
+        mean[key] = float(np.mean(values)) if values else math.nan
     return {"per_image": rows, "mean": mean, "count": len(rows)}
 
 
 def learned_table(results: dict[str, dict]) -> str:
     """Markdown table of mean metrics per model."""
-    columns = ["psnr", "ssim", "lpips", "psnr_focused", "psnr_bokeh"]
+    columns = ["psnr", "ssim", "lpips", "psnr_focused", "psnr_bokeh", "focused_fraction"]
     present = [c for c in columns if any(c in r["mean"] for r in results.values())]
     head = "| model | images | " + " | ".join(present) + " |"
     rule = "|---|---:|" + "---:|" * len(present)

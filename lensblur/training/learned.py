@@ -328,7 +328,8 @@ def _recipe(args):
                             gate=args.gate, filter_activation=args.filter_activation,
                             coordinates=not args.no_coordinates)
         recipe = MPFNRecipe(config=config)
-        overrides = {"epochs": args.epochs, "batch": args.batch_size, "crop": args.crop, "lr": args.lr}
+        overrides = {"epochs": args.epochs, "batch": args.batch_size, "crop": args.crop, "lr": args.lr,
+                     "warmup_steps": args.warmup_steps}
         return replace(recipe, **{k: v for k, v in overrides.items() if v is not None})
     recipe = DepthBlendRecipe()
     if args.epochs is not None:   # scale the phases to the requested total, keeping their proportions
@@ -339,7 +340,7 @@ def _recipe(args):
         recipe = replace(recipe, phases=tuple(replace(p, batch=args.batch_size) for p in recipe.phases))
     if args.lr is not None:
         recipe = replace(recipe, lr_start=args.lr)
-    return recipe
+    return replace(recipe, warmup_steps=args.warmup_steps)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -357,6 +358,7 @@ def main(argv: list[str] | None = None) -> int:
     train.add_argument("--batch-size", type=int)
     train.add_argument("--crop", type=int)
     train.add_argument("--lr", type=float)
+    train.add_argument("--warmup-steps", type=int, default=0, help="linear learning-rate warm-up (not in the papers)")
     train.add_argument("--levels", type=int, default=3, help="MPFN levels (ablation: 1-4)")
     train.add_argument("--kernel-sizes", type=int, nargs="+", help="MPFN filter sizes per level, finest first")
     train.add_argument("--gate", choices=("sign", "sigmoid"), default="sign")
