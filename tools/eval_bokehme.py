@@ -100,7 +100,6 @@ def ablation_table(config, weights, only=None) -> tuple[str, list]:
 def side_by_side(weights, path: Path) -> Path:
     """Classical | hybrid | error map on the bundled Motorcycle, focused on the far background."""
     from lensblur.io.samples import motorcycle
-    from lensblur.render.hybrid import load_nets
 
     scene = motorcycle()
     lens, focus = lb.Lens(strength_px=30), lb.Focus.at_pixel(x=620, y=60)
