@@ -18,7 +18,7 @@ import math
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import ClassVar
 
@@ -196,7 +196,6 @@ class _State:
     step: int = 0
     seconds: float = 0.0
     finished: bool = False
-    history: list = field(default_factory=list)
 
 
 def fit(recipe, dataset, run_dir: str | os.PathLike, *, seed: int = 0, device: str | torch.device = "cpu",
@@ -225,9 +224,16 @@ def fit(recipe, dataset, run_dir: str | os.PathLike, *, seed: int = 0, device: s
     optimizer = torch.optim.Adam(model.parameters(), lr=recipe.lr_at(0), betas=(0.9, 0.999))
     state = _State()
     weights_path, state_path = run_dir / "model.safetensors", run_dir / "state.json"
+    recipe_record = {"name": recipe.name, **_plain(asdict(recipe))}
     if resume and state_path.exists():
         state = _State(**json.loads(state_path.read_text()))
         loaded = type(model).load(weights_path, map_location=device)
+        saved = json.loads(loaded.metadata.get("recipe", "{}"))
+        if saved != recipe_record:
+            changed = sorted(k for k in set(saved) | set(recipe_record) if saved.get(k) != recipe_record.get(k))
+            raise InvalidParameterError(
+                f"{run_dir} holds a run of another recipe (differs in {changed}); pass a new run directory, "
+                "or resume=False (CLI: --fresh) to start over in this one")
         model.load_state_dict(loaded.state_dict())
         optimizer.load_state_dict(torch.load(run_dir / "optimizer.pt", map_location=device, weights_only=True))
     if state.finished:
@@ -243,7 +249,7 @@ def fit(recipe, dataset, run_dir: str | os.PathLike, *, seed: int = 0, device: s
         state.seconds = time.perf_counter() - start
         if rank != 0:
             return
-        model.save(weights_path, metadata={"recipe": {"name": recipe.name, **_plain(asdict(recipe))},
+        model.save(weights_path, metadata={"recipe": recipe_record,
                                             "epoch": state.epoch, "step": state.step, "seed": seed,
                                             "world_size": world})
         _atomic_torch(run_dir / "optimizer.pt", optimizer.state_dict())
@@ -284,6 +290,10 @@ def fit(recipe, dataset, run_dir: str | os.PathLike, *, seed: int = 0, device: s
                 show(f"epoch {epoch + 1}/{recipe.epochs} batch {state.batch}/{batches} step {state.step} "
                      f"loss {value:.4f}")
                 out_of_time = max_seconds is not None and time.perf_counter() - start >= max_seconds
+                if world > 1 and max_seconds is not None:   # every rank must stop at the same step
+                    flag = torch.tensor([float(out_of_time)], device=device)
+                    torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+                    out_of_time = bool(flag.item())
                 if (max_steps is not None and state.step >= max_steps) or out_of_time:
                     checkpoint()
                     return weights_path

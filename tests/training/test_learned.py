@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from lensblur.data import SyntheticPairs
+from lensblur.errors import InvalidParameterError
 from lensblur.evaluation.metrics import ssim as ssim_reference
 from lensblur.models.depth_blend import DepthBlendConfig
 from lensblur.models.mpfn import MPFN, MPFNConfig
@@ -79,6 +80,8 @@ def test_resumed_run_equals_an_uninterrupted_one(tmp_path):
     assert json.loads((tmp_path / "parts" / "state.json").read_text())["finished"] is True
     meta = MPFN.load(parts).metadata
     assert json.loads(meta["recipe"])["name"] == "mpfn" and meta["step"] == "4"
+    with pytest.raises(InvalidParameterError, match=r"another recipe \(differs in \['lr'\]\)"):
+        fit(replace(recipe, lr=1e-4), data, tmp_path / "parts", progress=False)
 
 
 def test_depth_blend_trains_through_its_phases(tmp_path):
