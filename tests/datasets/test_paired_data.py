@@ -128,3 +128,16 @@ def test_cli_exports_onnx(tmp_path, capsys):
     assert (tmp_path / "m.onnx").stat().st_size > 10_000
     assert "max abs difference" in capsys.readouterr().out
     assert main(["export", "--model", "mpfn", "--weights", str(weights), "-o", str(tmp_path / "m.onnx")]) == 2
+
+
+def test_scores_have_an_lpips_column_when_a_model_is_given(ebb_root):
+    from lensblur.evaluation.learned import evaluate_pairs, learned_table
+    from lensblur.evaluation.lpips import LPIPS
+    from lensblur.models.depth_blend import DepthAwareBlend, DepthBlendConfig
+
+    torch.manual_seed(1)
+    model = DepthAwareBlend(DepthBlendConfig(kernel_sizes=(5, 9), inference_size=(32, 48))).eval()
+    result = evaluate_pairs(model, EBBDataset(ebb_root), lpips_model=LPIPS().eval(), limit=2)
+    assert result["count"] == 2 and result["mean"]["lpips"] >= 0
+    assert "psnr_focused" not in result["mean"]                    # only MPFN has a salient mask
+    assert learned_table({"depth-blend": result}).splitlines()[0] == "| model | images | psnr | ssim | lpips |"
