@@ -348,6 +348,10 @@ def _recipe(args):
         recipe = replace(recipe, phases=phases)
     if args.batch_size is not None:
         recipe = replace(recipe, phases=tuple(replace(p, batch=args.batch_size) for p in recipe.phases))
+    if args.train_size is not None:
+        size = tuple(args.train_size)
+        recipe = replace(recipe, phases=tuple(replace(p, size=size) for p in recipe.phases),
+                         config=replace(recipe.config, inference_size=size))
     if args.lr is not None:
         recipe = replace(recipe, lr_start=args.lr)
     return replace(recipe, warmup_steps=args.warmup_steps)
@@ -366,7 +370,9 @@ def main(argv: list[str] | None = None) -> int:
     train.add_argument("--out", required=True, help="run directory (resumed when it holds a state)")
     train.add_argument("--epochs", type=int)
     train.add_argument("--batch-size", type=int)
-    train.add_argument("--crop", type=int)
+    train.add_argument("--crop", type=int, help="MPFN crop size (default 256)")
+    train.add_argument("--train-size", type=int, nargs=2, metavar=("H", "W"),
+                       help="depth-blend: the size every phase resizes to (default 384x512, then 768x1024)")
     train.add_argument("--lr", type=float)
     train.add_argument("--warmup-steps", type=int, default=0, help="linear learning-rate warm-up (not in the papers)")
     train.add_argument("--levels", type=int, default=3, help="MPFN levels (ablation: 1-4)")
