@@ -84,14 +84,14 @@ def refine_depth(depth: DepthMap, image: torch.Tensor, *, radius_px: int | None 
     if not (isinstance(r, int) and r >= 1):
         raise InvalidParameterError(f"radius_px must be an integer >= 1; got {radius_px!r}")
     up = F.interpolate(values, size=(height, width), mode="bilinear", align_corners=False)
-    guide = linear_to_srgb(image.float().clamp(0, 1)).to(torch.float64)
+    guide = linear_to_srgb(image.float().clamp(0, 1))
     lo, hi = float(up.amin()), float(up.amax())
     span = hi - lo if hi > lo else 1.0
-    normalised = ((up - lo) / span).to(torch.float64)
+    normalised = ((up - lo) / span).float()
     # cost-volume filtering (Hosni et al. 2013): soft-assign each pixel to disparity levels, filter every
     # level with the guide, and keep the winning level per pixel. Unlike filtering the disparity itself
     # this selects values instead of averaging them, so a refined edge is a step, not a ramp.
-    levels = torch.linspace(0.0, 1.0, _LEVELS, dtype=torch.float64)
+    levels = torch.linspace(0.0, 1.0, _LEVELS, dtype=torch.float32)
     step = 1.0 / (_LEVELS - 1)
     votes = (1.0 - (normalised - levels.view(1, -1, 1, 1)).abs() / step).clamp(min=0.0)  # linear interpolation
     scores = guided_filter(guide, votes, r, eps)

@@ -38,6 +38,23 @@ def test_refinement_puts_the_depth_edge_on_the_image_edge():
     assert float(row[20]) < 0.1 and float(row[26]) > 0.9  # a step, not a ramp across the edge
 
 
+def test_guided_filter_box_sums_are_exact_enough_in_float32_on_a_large_photo():
+    """Running sums in float32 over 4000-px rows: the filter agrees with float64 to 1e-4 (a low-contrast
+    guide, where the variance is a small difference of large sums)."""
+    from lensblur.depth.refine import _box, guided_filter
+
+    torch.manual_seed(0)
+    guide = torch.rand(1, 3, 600, 4000) * 0.2 + 0.4
+    source = torch.rand(1, 1, 600, 4000)
+    single = guided_filter(guide, source, 8, 1e-3).double()
+    double = guided_filter(guide.double(), source.double(), 8, 1e-3)
+    assert float((single - double).abs().max()) < 1e-4
+    small = torch.rand(1, 2, 9, 11, dtype=torch.float64)                 # the box mean against its definition
+    windowed = torch.stack([torch.stack([small[0, :, max(0, y - 2):y + 3, max(0, x - 2):x + 3].mean((1, 2))
+                                         for x in range(11)], -1) for y in range(9)], -2)
+    assert torch.allclose(_box(small, 2)[0], windowed, atol=1e-12)
+
+
 def test_refinement_leaves_a_constant_map_constant_and_checks_arguments():
     image = torch.rand(1, 3, 20, 20)
     flat = lb.DepthMap(torch.full((1, 1, 5, 5), 0.4), kind="disparity", scale="relative")
