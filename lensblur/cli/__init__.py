@@ -162,6 +162,16 @@ def build_parser() -> argparse.ArgumentParser:
     dp.add_argument("--overwrite", action="store_true", help="replace existing output files")
     dp.add_argument("--quiet", action="store_true")
 
+    a = sub.add_parser("apply", help="render a photo with a trained learned renderer (MPFN, depth-aware blending)",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    a.add_argument("photo", type=Path, help="JPEG, PNG or TIFF photo")
+    a.add_argument("-o", "--output", type=Path, required=True, help="output image (keeps ICC profile and EXIF)")
+    a.add_argument("--model", choices=("mpfn", "depth-blend"), required=True)
+    a.add_argument("--weights", type=Path, required=True, help="model.safetensors from the training loop")
+    a.add_argument("--save-mask", type=Path, default=None, help="MPFN: also write its salient mask (white = kept)")
+    a.add_argument("--device", default="cpu")
+    a.add_argument("--overwrite", action="store_true")
+
     x = sub.add_parser("export", help="export a learned renderer (MPFN, depth-aware blending) to ONNX",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     x.add_argument("--model", choices=("mpfn", "depth-blend"), required=True)
@@ -173,6 +183,40 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("env", help="print versions for bug reports")
     return parser
+
+
+def _cmd_apply(args: argparse.Namespace) -> int:
+    import torch
+
+    from lensblur.evaluation.learned import load_learned
+    from lensblur.io.images import linear_to_srgb, srgb_to_linear
+    from lensblur.models.depth_blend import depth_blend_render
+    from lensblur.models.mpfn import mpfn_render
+
+    check_output_path(args.output, overwrite=args.overwrite, inputs=[args.photo, args.weights])
+    if args.save_mask is not None:
+        if args.model != "mpfn":
+            raise lb.InvalidParameterError("--save-mask needs --model mpfn (only MPFN predicts a salient mask)")
+        check_output_path(args.save_mask, overwrite=args.overwrite, inputs=[args.photo, args.weights])
+    model = load_learned(args.model, args.weights).to(args.device)
+    photo, meta = lb.io.read_image(args.photo)
+    display = linear_to_srgb(photo).to(args.device)
+    start = time.perf_counter()
+    with torch.no_grad():
+        if args.model == "mpfn":
+            out, mask = mpfn_render(model, display, with_mask=True)
+        else:
+            out, mask = depth_blend_render(model, display), None
+    seconds = time.perf_counter() - start
+    description = f"lensblur {lb.__version__}; renderer: {args.model} ({args.weights.name})"
+    path = lb.io.write_image(args.output, srgb_to_linear(out.cpu()), meta=with_description(meta, description),
+                             overwrite=args.overwrite)
+    print(f"{args.model}: {photo.shape[-1]}x{photo.shape[-2]} in {seconds:.1f} s -> {path}")
+    if mask is not None and args.save_mask is not None:
+        mask_path = lb.io.write_image(args.save_mask, mask.cpu().expand(-1, 3, -1, -1).float(),
+                                      overwrite=args.overwrite)
+        print(f"salient mask (white = kept in focus) -> {mask_path}")
+    return 0
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
@@ -431,6 +475,8 @@ def main(argv: list[str] | None = None) -> int:
             return _cmd_eval(args)
         if args.command == "export":
             return _cmd_export(args)
+        if args.command == "apply":
+            return _cmd_apply(args)
         if args.command == "demo":
             from .demo import run_demo
 

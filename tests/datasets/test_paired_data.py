@@ -141,3 +141,21 @@ def test_scores_have_an_lpips_column_when_a_model_is_given(ebb_root):
     assert result["count"] == 2 and result["mean"]["lpips"] >= 0
     assert "psnr_focused" not in result["mean"]                    # only MPFN has a salient mask
     assert learned_table({"depth-blend": result}).splitlines()[0] == "| model | images | psnr | ssim | lpips |"
+
+
+def test_cli_applies_a_learned_model_to_a_photo(tmp_path, capsys):
+    torch.manual_seed(2)
+    weights = MPFN(TINY).save(tmp_path / "model.safetensors")
+    photo = tmp_path / "photo.jpg"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (30, 45, 3), dtype=np.uint8)).save(photo)
+    out, mask = tmp_path / "out.png", tmp_path / "mask.png"
+    assert main(["apply", str(photo), "-o", str(out), "--model", "mpfn", "--weights", str(weights),
+                 "--save-mask", str(mask)]) == 0
+    with Image.open(out) as rendered, Image.open(mask) as salient:
+        assert rendered.size == (45, 30) and salient.size == (45, 30)
+        assert "renderer: mpfn" in rendered.getexif().get(0x010E, "")          # ImageDescription
+    assert "mpfn: 45x30" in capsys.readouterr().out
+    assert main(["apply", str(photo), "-o", str(out), "--model", "mpfn", "--weights", str(weights)]) == 2
+    assert "exists" in capsys.readouterr().err
+    assert main(["apply", str(photo), "-o", str(photo), "--model", "mpfn", "--weights", str(weights),
+                 "--overwrite"]) == 2                                              # never the input
