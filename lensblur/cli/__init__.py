@@ -357,6 +357,19 @@ def _cmd_synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def _optional_lpips(weights: Path | None):
+    """The LPIPS model for an eval table: required when ``weights`` is given, else the cached one or None."""
+    from lensblur.evaluation.lpips import load_lpips
+
+    try:
+        return load_lpips(weights)
+    except MissingDependencyError as err:
+        if weights is not None:
+            raise
+        print(f"no LPIPS column: {err}", file=sys.stderr)
+        return None
+
+
 def _cmd_eval_learned(args: argparse.Namespace) -> int:
     import json
 
@@ -364,7 +377,6 @@ def _cmd_eval_learned(args: argparse.Namespace) -> int:
 
     from lensblur.data import EBBDataset, SyntheticPairs
     from lensblur.evaluation.learned import evaluate_pairs, learned_table, load_learned
-    from lensblur.evaluation.lpips import load_lpips
     from lensblur.io.images import atomic_write_bytes
 
     if args.weights is None:
@@ -377,13 +389,7 @@ def _cmd_eval_learned(args: argparse.Namespace) -> int:
         dataset = EBBDataset(args.ebb, args.split)
     else:
         dataset = SyntheticPairs(args.synthetic, size=args.size, split="test")
-    try:
-        lpips_model = load_lpips(args.lpips_weights)
-    except MissingDependencyError as err:
-        if args.lpips_weights is not None:
-            raise
-        lpips_model = None
-        print(f"no LPIPS column: {err}", file=sys.stderr)
+    lpips_model = _optional_lpips(args.lpips_weights)
     total = len(dataset) if args.limit is None else min(args.limit, len(dataset))
     with tqdm(total=total, unit="pair", desc=args.model, disable=args.quiet) as bar:
         result = evaluate_pairs(model, dataset, lpips_model=lpips_model, limit=args.limit, progress=bar.update)
@@ -420,16 +426,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     unknown = [name for name in args.renderers if name not in available]
     if unknown:
         raise UnknownNameError.suggest("renderer (--renderers)", unknown[0], available)
-    from lensblur.evaluation.lpips import load_lpips
-
     config = BenchmarkConfig(size=args.size, scenes=args.scenes, strengths_px=tuple(args.blur))
-    try:
-        lpips_model = load_lpips(args.lpips_weights)
-    except MissingDependencyError as err:
-        if args.lpips_weights is not None:
-            raise
-        lpips_model = None
-        print(f"no LPIPS column: {err}", file=sys.stderr)
+    lpips_model = _optional_lpips(args.lpips_weights)
     total = config.scenes * len(config.focus_quantiles) * len(config.strengths_px)
     with tqdm(total=total, unit="case", desc="ground truth", disable=args.quiet) as bar:
         result = run_benchmark(config, {name: available[name] for name in args.renderers}, cache_dir=args.cache,

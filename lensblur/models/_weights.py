@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from ..errors import FileFormatError
+from ..errors import FileFormatError, InvalidParameterError
 
 __all__ = ["save_weights", "read_weights", "strip_prefix"]
 
@@ -27,11 +27,12 @@ def save_weights(module: nn.Module, path: str | Path, config: dict, metadata: di
     return path
 
 
-def read_weights(path: str | Path, what: str,
-                 map_location: str | torch.device = "cpu") -> tuple[dict[str, Tensor], dict, dict[str, str]]:
+def read_weights(path: str | Path, what: str, map_location: str | torch.device = "cpu", *,
+                 model: str | None = None) -> tuple[dict[str, Tensor], dict, dict[str, str]]:
     """Read a file written by :func:`save_weights`: ``(tensors, config, other metadata)``.
 
-    ``what`` names the model in errors ("MPFN weights").
+    ``what`` names the model in errors ("MPFN weights"). With ``model``, the config must carry
+    ``"model": model`` (the tag the model's ``save`` writes); the tag is removed from the returned config.
     """
     from safetensors import safe_open
 
@@ -47,6 +48,8 @@ def read_weights(path: str | Path, what: str,
     if "config" not in meta:
         raise FileFormatError(f"{path} has no lensblur config in its header; was it written by lensblur's save()?")
     config = json.loads(meta.pop("config"))
+    if model is not None and config.pop("model", None) != model:
+        raise InvalidParameterError(f"{path} does not hold {what} (config says {config!r})")
     return tensors, config, meta
 
 

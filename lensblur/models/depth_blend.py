@@ -219,9 +219,7 @@ class DepthAwareBlend(nn.Module):
 
     @classmethod
     def load(cls, path: str | Path, map_location: str | torch.device = "cpu") -> DepthAwareBlend:
-        tensors, config, meta = read_weights(path, "depth-aware blending weights", map_location)
-        if config.pop("model", None) != "depth-blend":
-            raise InvalidParameterError(f"{path} does not hold depth-aware blending weights (config {config!r})")
+        tensors, config, meta = read_weights(path, "depth-aware blending weights", map_location, model="depth-blend")
         model = cls(DepthBlendConfig(**config))
         model.load_state_dict(tensors)
         model.metadata = meta

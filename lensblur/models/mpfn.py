@@ -344,9 +344,7 @@ class MPFN(nn.Module):
 
     @classmethod
     def load(cls, path: str | Path, map_location: str | torch.device = "cpu") -> MPFN:
-        tensors, config, meta = read_weights(path, "MPFN weights", map_location)
-        if config.pop("model", None) != "mpfn":
-            raise InvalidParameterError(f"{path} does not hold MPFN weights (config says {config!r})")
+        tensors, config, meta = read_weights(path, "MPFN weights", map_location, model="mpfn")
         model = cls(MPFNConfig(**config))
         model.load_state_dict(tensors)
         model.metadata = meta

@@ -108,6 +108,10 @@ def test_save_and_load_round_trip(tmp_path):
     path = model.save(tmp_path / "blend.safetensors")
     loaded = DepthAwareBlend.load(path).eval()
     assert loaded.config == model.config
+    from lensblur.models.mpfn import MPFN
+
+    with pytest.raises(InvalidParameterError, match="does not hold MPFN weights"):
+        MPFN.load(path)
     image = torch.rand(1, 3, 32, 32)
     assert torch.equal(model(image)[0], loaded(image)[0])
 
