@@ -129,8 +129,12 @@ class MegaDepthHourglass(nn.Module):
 
     # MegaDepth's checkpoint keys are the released Sequential's: ``net.`` + key == ours.
     def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):  # noqa: D102
-        state = {k if k.startswith("net.") else f"net.{k}": v for k, v in state_dict.items()}
-        return super().load_state_dict(state, strict=strict, assign=assign)
+        return super().load_state_dict(_released_keys(state_dict), strict=strict, assign=assign)
+
+
+def _released_keys(state: dict) -> dict:
+    """MegaDepth's released keys ("3.0.0.1.0.0.weight") as ours ("net.3.0.0.1.0.0.weight")."""
+    return {k if k.startswith("net.") else f"net.{k}": v for k, v in state.items()}
 
 
 # -- blending --------------------------------------------------------------------------------------------
@@ -249,7 +253,7 @@ def load_megadepth_weights(model: DepthAwareBlend | MegaDepthHourglass, path: st
     state = strip_prefix(state)
     hourglass = model.backbone if isinstance(model, DepthAwareBlend) else model
     own = hourglass.state_dict()
-    state = {k if k.startswith("net.") else f"net.{k}": v for k, v in state.items()}
+    state = _released_keys(state)
     skipped = [k for k, v in state.items() if k in own and own[k].shape != v.shape]
     usable = {k: v for k, v in state.items() if k not in skipped}
     unknown = sorted(set(usable) - set(own))
