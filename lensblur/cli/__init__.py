@@ -39,7 +39,10 @@ def _depth_model_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--allow-noncommercial", action="store_true",
                         help="allow estimators whose weights are licensed for non-commercial use only")
     parser.add_argument("--refine-depth", action="store_true",
-                        help="snap estimated or stored depth edges to the photo's edges (guided filter)")
+                        help="upsample the depth to the photo and move its edges onto the photo's edges")
+    parser.add_argument("--refine-method", choices=("learned", "guided"), default="learned",
+                        help="with --refine-depth: the small refiner network shipped with lensblur (default) or "
+                             "cost-volume guided filtering (no learned parameters)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -323,7 +326,7 @@ def _ensure_depth(scene: lb.Scene, args: argparse.Namespace, *, estimate: bool) 
         depth = lb.depth.estimate_depth(scene.image, model=args.depth_model, weights_dir=args.depth_model_dir,
                                         allow_noncommercial=args.allow_noncommercial)
     if args.refine_depth:
-        depth = lb.depth.refine_depth(depth, scene.image)
+        depth = lb.depth.refine_depth(depth, scene.image, method=args.refine_method)
     return dataclasses.replace(scene, depth=depth)
 
 

@@ -11,6 +11,8 @@ via box filters computed with running sums.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 import torch.nn.functional as F
 
@@ -18,7 +20,7 @@ from ..errors import InvalidParameterError
 from ..io.images import linear_to_srgb
 from ..types import DepthMap
 
-__all__ = ["guided_filter", "refine_depth"]
+__all__ = ["METHODS", "guided_filter", "refine_depth"]
 
 _LEVELS = 33  # disparity levels of the cost volume (1/32 of the range apart)
 
@@ -58,27 +60,39 @@ def guided_filter(guide: torch.Tensor, source: torch.Tensor, radius_px: int, eps
     return (mean_a * guide.unsqueeze(2)).sum(1) + _box(bias, r)
 
 
-def refine_depth(depth: DepthMap, image: torch.Tensor, *, radius_px: int | None = None,
-                 eps: float = 1e-3) -> DepthMap:
-    """Upsample ``depth`` to ``image`` and snap its edges to the photo's edges (guided filter).
+METHODS = ("learned", "guided")
+
+
+def refine_depth(depth: DepthMap, image: torch.Tensor, *, method: str = "learned", radius_px: int | None = None,
+                 eps: float = 1e-3, weights: str | Path | None = None) -> DepthMap:
+    """Upsample ``depth`` to ``image`` and move its edges onto the photo's edges.
 
     Args:
         depth: a disparity (or depth) map at any resolution with the photo's aspect ratio.
         image: the photo, ``(1, 3, H, W)`` linear RGB.
-        radius_px: window radius in photo pixels; default: twice the upsampling factor, at least 4
-            (a window must reach across the blurry band of an upsampled edge).
-        eps: regularisation of the local fit on the guide's sRGB values; smaller follows image edges
-            more closely (and texture too).
+        method: "learned" (default): the small U-Net of ``depth.refine_net`` with the weights shipped in the
+            package (or ``weights``); it also restores structures thinner than the coarse map's pixels.
+            "guided": cost-volume filtering with a colour guided filter, no learned parameters.
+        radius_px: ("guided") window radius in photo pixels; default: twice the upsampling factor, at
+            least 4 (a window must reach across the blurry band of an upsampled edge).
+        eps: ("guided") regularisation of the local fit on the guide's sRGB values; smaller follows image
+            edges more closely (and texture too).
+        weights: ("learned") a refiner weights file instead of the shipped one.
 
     Returns:
-        The refined map at the photo's size, same kind and scale, ``source`` suffixed with "+guided".
+        The refined map at the photo's size, same kind and scale, ``source`` suffixed with "+learned" or
+        "+guided".
     """
     if not (isinstance(image, torch.Tensor) and image.ndim == 4 and image.shape[:2] == (1, 3)):
         raise InvalidParameterError("image must be a (1, 3, H, W) linear RGB tensor")
+    if method not in METHODS:
+        raise InvalidParameterError(f"method must be one of {METHODS}; got {method!r}")
     if not eps > 0:
         raise InvalidParameterError(f"eps must be > 0; got {eps!r}")
     height, width = image.shape[-2:]
     values = depth.values.float()
+    if method == "learned":
+        return _refine_learned(depth, values, image, weights)
     factor = max(height / values.shape[-2], width / values.shape[-1])
     r = radius_px if radius_px is not None else max(4, int(round(2 * factor)))
     if not (isinstance(r, int) and r >= 1):
@@ -102,3 +116,34 @@ def refine_depth(depth: DepthMap, image: torch.Tensor, *, radius_px: int | None 
     refined = (levels[index] * weight).sum(1, keepdim=True) / weight.sum(1, keepdim=True)
     refined = (refined.float() * span + lo).clamp(lo, hi)
     return DepthMap(values=refined, kind=depth.kind, scale=depth.scale, source=f"{depth.source}+guided")
+
+
+_NETS: dict[str, object] = {}
+
+
+def _refine_learned(depth: DepthMap, values: torch.Tensor, image: torch.Tensor, weights) -> DepthMap:
+    """The learned refiner on the photo's display encoding; the network is loaded once per weights file."""
+    from .refine_net import SHIPPED_REFINER, RefineNet
+
+    key = str(weights or SHIPPED_REFINER)
+    if key not in _NETS:
+        _NETS[key] = RefineNet.load(key)
+    net = _NETS[key]
+    height, width = image.shape[-2:]
+    # the network knows near things as disparity peaks: depth maps are refined as 1/depth and turned back
+    disparity = depth.to_disparity().values.float() if depth.kind == "depth" else values
+    up = F.interpolate(disparity, size=(height, width), mode="bilinear", align_corners=False)
+    guide = linear_to_srgb(image.float().clamp(0, 1))
+    # the photo as a camera stores it: the refiner was trained on 8-bit display values
+    guide = torch.round(guide * 255.0) / 255.0
+    refined = net.refine(guide, up)
+    # within the coarse map's range widened by a quarter: thin peaks that the coarse map averaged away come
+    # back, nothing is invented far outside it, and a positive map stays positive
+    lo, hi = float(up.amin()), float(up.amax())
+    floor = lo - 0.25 * (hi - lo)
+    if lo > 0:
+        floor = max(floor, 0.5 * lo)
+    refined = refined.clamp(floor, hi + 0.25 * (hi - lo))
+    if depth.kind == "depth":
+        refined = 1.0 / refined
+    return DepthMap(values=refined, kind=depth.kind, scale=depth.scale, source=f"{depth.source}+learned")

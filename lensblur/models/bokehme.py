@@ -39,7 +39,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import FileFormatError, InvalidParameterError
-from ._weights import read_weights, save_weights
+from ..io.weights import read_weights, save_weights
 
 __all__ = [
     "DEFOCUS_UNIT_PX", "GAMMA_RANGE", "DefocusNetConfig", "DefocusNet", "ARNET", "IUNET", "ARNET_GUIDED",

@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import FileFormatError, InputError, InvalidParameterError
-from ._weights import read_weights, save_weights, strip_prefix
+from ..io.weights import read_weights, save_weights, strip_prefix
 
 __all__ = [
     "MegaDepthHourglass", "DepthBlendConfig", "DepthAwareBlend", "gaussian_sigma", "gaussian_blur",

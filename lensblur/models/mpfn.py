@@ -45,7 +45,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import InputError, InvalidParameterError
-from ._weights import read_weights, save_weights
+from ..io.weights import read_weights, save_weights
 
 __all__ = [
     "MPFNConfig", "MPFN", "coordinate_map", "predictive_filter", "predictive_filter_reference",

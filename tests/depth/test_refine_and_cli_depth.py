@@ -29,7 +29,7 @@ def _step_scene(size=48, edge=23):
 def test_refinement_puts_the_depth_edge_on_the_image_edge():
     image, truth, low = _step_scene()
     naive = F.interpolate(low.values, size=truth.shape[-2:], mode="bilinear", align_corners=False)
-    refined = refine_depth(low, image)
+    refined = refine_depth(low, image, method="guided")
     assert refined.values.shape == truth.shape and refined.source.endswith("+guided")
     err_naive = (naive - truth).abs().mean()
     err_refined = (refined.values - truth).abs().mean()
@@ -58,9 +58,10 @@ def test_guided_filter_box_sums_are_exact_enough_in_float32_on_a_large_photo():
 def test_refinement_leaves_a_constant_map_constant_and_checks_arguments():
     image = torch.rand(1, 3, 20, 20)
     flat = lb.DepthMap(torch.full((1, 1, 5, 5), 0.4), kind="disparity", scale="relative")
-    np.testing.assert_allclose(refine_depth(flat, image).values.numpy(), 0.4, atol=1e-6)
+    for method in ("guided", "learned"):
+        np.testing.assert_allclose(refine_depth(flat, image, method=method).values.numpy(), 0.4, atol=1e-6)
     with pytest.raises(lb.errors.InvalidParameterError, match="eps must be > 0"):
-        refine_depth(flat, image, eps=0)
+        refine_depth(flat, image, method="guided", eps=0)
 
 
 def test_cli_renders_with_the_depth_stored_in_the_photo_and_records_its_source(tmp_path, capsys):
@@ -115,3 +116,15 @@ def test_focus_subject_band_covers_the_matte(tmp_path):
     scene = lb.Scene(torch.rand(1, 3, 20, 30), lb.DepthMap(d, kind="disparity", scale="relative"), matte=matte)
     far, near = _subject_focus(scene, lb.Lens(strength_px=5)).band
     assert far == pytest.approx(1.0, abs=0.02) and near == pytest.approx(1.0, abs=0.02)  # normalised: 0.7 -> 1
+
+
+def test_cli_refines_stored_depth_with_the_chosen_method_and_says_so(tmp_path, capsys):
+    photo = tmp_path / "pixel.jpg"
+    photo.write_bytes(builders._gdepth_jpeg(builders._ramp(16, 24)))
+    for method in ("learned", "guided"):
+        out = tmp_path / f"{method}.png"
+        assert main(["render", str(photo), "-o", str(out), "--blur", "6", "--refine-depth", "--refine-method",
+                     method]) == 0
+        assert f"depth: gdepth+{method}" in capsys.readouterr().out
+        with Image.open(out) as im:
+            assert f"+{method}" in im.getexif().get(0x010E, "")

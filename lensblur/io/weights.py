@@ -17,7 +17,7 @@ def save_weights(module: nn.Module, path: str | Path, config: dict, metadata: di
     """Write ``module``'s state dict as safetensors; ``config`` (JSON) and ``metadata`` go into the header."""
     from safetensors.torch import save
 
-    from ..io.images import atomic_write_bytes
+    from .images import atomic_write_bytes
 
     header = {"config": json.dumps(config)}
     header.update({k: v if isinstance(v, str) else json.dumps(v) for k, v in (metadata or {}).items()})
