@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from ..depth.refine_net import RefinerConfig, RefineNet, normalise_inputs
+from ..errors import InvalidParameterError
 from ..io.images import atomic_write_bytes
 from ..synth import make_scene, trace_all_in_focus
 
@@ -129,17 +130,23 @@ class _Batches:
 
 def train(cache: dict | str | Path, out: str | Path, *, config: RefinerConfig = RefinerConfig(), batch: int = 16,
           crop: int = 128, lr: float = 2e-3, steps: int = 100_000, seconds: float | None = None, seed: int = 0,
-          init: RefineNet | None = None, miss_weight: float = 0.0, log=print, log_every: int = 50,
+          init: RefineNet | None = None, miss_weight: float = 0.0, loss: str = "l1", log=print,
+          log_every: int = 50,
           checkpoint_every_s: float = 300.0) -> tuple[RefineNet, dict]:
     """Train a :class:`RefineNet` (Adam, cosine schedule over ``steps`` or ``seconds``); save to ``out``.
 
-    The loss is L1 on the normalised disparity; with ``miss_weight`` > 0, pixels where the upsampled coarse
+    The loss is L1 (or, with ``loss="l2"``, squared error) on the normalised disparity. Squared error
+    hedges where the photo leaves it unsure whether a thin structure is near or far (an intermediate
+    disparity, i.e. a half-blurred twig), which is what minimises the squared error of the render; L1
+    commits to one side. With ``miss_weight`` > 0, pixels where the upsampled coarse
     map misses the truth by more than a tenth of the range (lost thin structures, displaced edges: what the
     refiner is for) weigh ``1 + miss_weight``.
 
     The weights so far are also saved to ``out`` every ``checkpoint_every_s`` seconds (atomically), so an
     interrupted run keeps its progress (``--init`` continues from them).
     """
+    if loss not in ("l1", "l2"):
+        raise InvalidParameterError(f"loss must be 'l1' or 'l2'; got {loss!r}")
     torch.manual_seed(seed)
     if not isinstance(cache, dict):
         with np.load(cache) as data:
@@ -152,7 +159,8 @@ def train(cache: dict | str | Path, out: str | Path, *, config: RefinerConfig = 
 
     def report() -> dict:
         return {"steps": done, "seconds": round(time.perf_counter() - start, 1), "batch": batch, "crop": crop,
-                "lr": lr, "miss_weight": miss_weight, "scenes": int(len(cache["images"])), "history": history,
+                "lr": lr, "loss": loss, "miss_weight": miss_weight, "scenes": int(len(cache["images"])),
+                "history": history,
                 "device": f"cpu: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}"}
 
     for step in range(1, steps + 1):
@@ -166,16 +174,17 @@ def train(cache: dict | str | Path, out: str | Path, *, config: RefinerConfig = 
         predicted = net(x)
         target = (truth - lo) / span
         weight = 1.0 + miss_weight * ((x[:, 3:4] + 0.5 - target).abs() > 0.1).float()
-        loss = (weight * (predicted - target).abs()).sum() / weight.sum()
+        error = (predicted - target).abs() if loss == "l1" else (predicted - target) ** 2
+        value = (weight * error).sum() / weight.sum()
         optimiser.zero_grad(set_to_none=True)
-        loss.backward()
+        value.backward()
         optimiser.step()
-        total += float(loss.detach())
+        total += float(value.detach())
         done = step
         if step % log_every == 0:
             elapsed = time.perf_counter() - start
             history.append({"step": step, "loss": round(total / log_every, 5), "seconds": round(elapsed, 1)})
-            log(f"refiner: step {step}, mean L1 {total / log_every:.4f}, {elapsed:.0f} s", flush=True)
+            log(f"refiner: step {step}, mean {loss} loss {total / log_every:.4f}, {elapsed:.0f} s", flush=True)
             total = 0.0
         if time.perf_counter() - last_save > checkpoint_every_s:
             net.save(out, metadata={"training": {**report(), "partial": True}})
@@ -208,6 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--seconds", type=float, default=None)
     t.add_argument("--miss-weight", type=float, default=0.0,
                    help="extra loss weight where the coarse map misses the truth by > 10 %% of its range")
+    t.add_argument("--loss", choices=("l1", "l2"), default="l1")
     t.add_argument("--seed", type=int, default=0, help="seeds the data order and the degradations")
     t.add_argument("--init", default=None, help="start from these weights")
     args = parser.parse_args(argv)
@@ -216,7 +226,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     init = RefineNet.load(args.init) if args.init else None
     _, report = train(args.cache, args.out, batch=args.batch, crop=args.crop, lr=args.lr, steps=args.steps,
-                      seconds=args.seconds, init=init, miss_weight=args.miss_weight, seed=args.seed)
+                      seconds=args.seconds, init=init, miss_weight=args.miss_weight, seed=args.seed,
+                      loss=args.loss)
     print(json.dumps({k: v for k, v in report.items() if k != "history"}))
     return 0
 

@@ -136,3 +136,5 @@ def test_training_writes_a_refiner_that_fits_its_data_better(tmp_path):
                         log=lambda *a, **k: None, log_every=20)
     assert report["steps"] == 60 and len(report["history"]) == 3
     assert fixed_loss(RefineNet.load(tmp_path / "r.safetensors")) < before
+    with pytest.raises(InvalidParameterError, match="loss must be 'l1' or 'l2'; got 'huber'"):
+        train(cache, tmp_path / "x.safetensors", config=config, steps=1, loss="huber")
