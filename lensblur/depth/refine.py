@@ -1,5 +1,8 @@
 """Edge-aware refinement of disparity with the photo as guide: depth edges moved onto image edges.
 
+Two methods: "learned" (default), the small U-Net of ``depth.refine_net`` with shipped weights, which also
+restores structures thinner than the coarse map's pixels; and "guided", described here:
+
 The colour guided filter (He, Sun and Tang, ECCV 2010 / TPAMI 2013): in every (2r+1)^2 window the output
 is an affine function of the guide's RGB, ``q = a·I + b``, fitted to the input disparity by ridge
 regression (``eps`` regularises a). Where a window straddles an object boundary the fitted q follows
@@ -19,6 +22,7 @@ import torch.nn.functional as F
 from ..errors import InvalidParameterError
 from ..io.images import linear_to_srgb
 from ..types import DepthMap
+from .convert import fill_holes
 
 __all__ = ["METHODS", "guided_filter", "refine_depth"]
 
@@ -89,6 +93,8 @@ def refine_depth(depth: DepthMap, image: torch.Tensor, *, method: str = "learned
         raise InvalidParameterError(f"method must be one of {METHODS}; got {method!r}")
     if not eps > 0:
         raise InvalidParameterError(f"eps must be > 0; got {eps!r}")
+    if not bool(torch.isfinite(depth.values).all()):
+        depth = fill_holes(depth)
     height, width = image.shape[-2:]
     values = depth.values.float()
     if method == "learned":
@@ -118,17 +124,19 @@ def refine_depth(depth: DepthMap, image: torch.Tensor, *, method: str = "learned
     return DepthMap(values=refined, kind=depth.kind, scale=depth.scale, source=f"{depth.source}+guided")
 
 
-_NETS: dict[str, object] = {}
+_NETS: dict[tuple[str, float], object] = {}
 
 
 def _refine_learned(depth: DepthMap, values: torch.Tensor, image: torch.Tensor, weights) -> DepthMap:
-    """The learned refiner on the photo's display encoding; the network is loaded once per weights file."""
+    """The learned refiner on the photo's display encoding, on the photo's device; the network is loaded once
+    per weights file."""
     from .refine_net import SHIPPED_REFINER, RefineNet
 
-    key = str(weights or SHIPPED_REFINER)
+    path = Path(weights or SHIPPED_REFINER)
+    key = (str(path), path.stat().st_mtime if path.exists() else 0.0)  # a rewritten file is read again
     if key not in _NETS:
-        _NETS[key] = RefineNet.load(key)
-    net = _NETS[key]
+        _NETS[key] = RefineNet.load(path)
+    net = _NETS[key].to(image.device)
     height, width = image.shape[-2:]
     # the network knows near things as disparity peaks: depth maps are refined as 1/depth and turned back
     disparity = depth.to_disparity().values.float() if depth.kind == "depth" else values

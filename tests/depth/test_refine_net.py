@@ -138,3 +138,13 @@ def test_training_writes_a_refiner_that_fits_its_data_better(tmp_path):
     assert fixed_loss(RefineNet.load(tmp_path / "r.safetensors")) < before
     with pytest.raises(InvalidParameterError, match="loss must be 'l1' or 'l2'; got 'huber'"):
         train(cache, tmp_path / "x.safetensors", config=config, steps=1, loss="huber")
+
+
+def test_holes_in_the_coarse_map_are_filled_before_refining():
+    image = torch.rand(1, 3, 32, 32)
+    values = torch.rand(1, 1, 8, 8) + 0.5
+    values[..., 2:4, 3:5] = float("nan")
+    values[..., 6, 6] = float("inf")
+    for method in ("learned", "guided"):
+        out = refine_depth(lb.DepthMap(values, kind="disparity", scale="relative"), image, method=method)
+        assert bool(torch.isfinite(out.values).all())
