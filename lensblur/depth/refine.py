@@ -98,7 +98,7 @@ def refine_depth(depth: DepthMap, image: torch.Tensor, *, method: str = "learned
     height, width = image.shape[-2:]
     values = depth.values.float()
     if method == "learned":
-        return _refine_learned(depth, values, image, weights)
+        return _refine_learned(depth, image, weights)
     factor = max(height / values.shape[-2], width / values.shape[-1])
     r = radius_px if radius_px is not None else max(4, int(round(2 * factor)))
     if not (isinstance(r, int) and r >= 1):
@@ -127,7 +127,7 @@ def refine_depth(depth: DepthMap, image: torch.Tensor, *, method: str = "learned
 _NETS: dict[tuple[str, float], object] = {}
 
 
-def _refine_learned(depth: DepthMap, values: torch.Tensor, image: torch.Tensor, weights) -> DepthMap:
+def _refine_learned(depth: DepthMap, image: torch.Tensor, weights) -> DepthMap:
     """The learned refiner on the photo's display encoding, on the photo's device; the network is loaded once
     per weights file."""
     from .refine_net import SHIPPED_REFINER, RefineNet
@@ -139,7 +139,7 @@ def _refine_learned(depth: DepthMap, values: torch.Tensor, image: torch.Tensor, 
     net = _NETS[key].to(image.device)
     height, width = image.shape[-2:]
     # the network knows near things as disparity peaks: depth maps are refined as 1/depth and turned back
-    disparity = depth.to_disparity().values.float() if depth.kind == "depth" else values
+    disparity = depth.to_disparity().values.float()
     up = F.interpolate(disparity, size=(height, width), mode="bilinear", align_corners=False)
     guide = linear_to_srgb(image.float().clamp(0, 1))
     # the photo as a camera stores it: the refiner was trained on 8-bit display values

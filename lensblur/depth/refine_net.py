@@ -118,7 +118,7 @@ class RefineNet(nn.Module):
         return save_weights(self, path, {"model": _MODEL_TAG, **asdict(self.config)}, metadata)
 
     @classmethod
-    def load(cls, path: str | Path = SHIPPED_REFINER) -> "RefineNet":
+    def load(cls, path: str | Path = SHIPPED_REFINER) -> RefineNet:
         tensors, config, meta = read_weights(path, "depth refiner weights", model=_MODEL_TAG)
         net = cls(RefinerConfig(**config))
         net.load_state_dict(tensors)

@@ -26,7 +26,6 @@ import argparse
 import json
 import math
 import os
-import platform
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -41,6 +40,7 @@ from ..errors import InvalidParameterError
 from ..models.bokehme import ARNET, ARNET_GUIDED, DEFOCUS_UNIT_PX, IUNET, IUNET_RESIDUAL, BokehMeNets
 from ..render.hybrid import fuse, resize, soft_mask
 from ..synth.dataset import DatasetConfig, make_sample
+from ._device import device_name
 from .error_map import error_map_target
 
 __all__ = ["DisparityAugment", "BokehMeRecipe", "training_items", "build_cache",
@@ -337,7 +337,7 @@ def train(cache: dict | str | Path, out: str | Path, recipe: BokehMeRecipe = Bok
     if init is None:
         init = BokehMeNets(ARNET_GUIDED, IUNET_RESIDUAL) if recipe.residual else BokehMeNets(ARNET, IUNET)
     nets = init.to(dev).train()
-    report = {"recipe": asdict(recipe), "device": _device_name(dev), "cache_scenes": int(cache["scenes"]),
+    report = {"recipe": asdict(recipe), "device": device_name(dev), "cache_scenes": int(cache["scenes"]),
               "cache_config": json.loads(bytes(cache["config"]).decode())}
     def checkpoint(progress: dict) -> None:
         """Save what there is (weights on the CPU copy), so an interrupted run keeps its progress."""
@@ -362,12 +362,6 @@ def train(cache: dict | str | Path, out: str | Path, recipe: BokehMeRecipe = Bok
     nets = nets.cpu().eval()
     nets.save(out, metadata={"training": report})
     return nets, report
-
-
-def _device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    return f"cpu: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}"
 
 
 def main(argv: list[str] | None = None) -> int:

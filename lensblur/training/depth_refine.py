@@ -19,7 +19,6 @@ import argparse
 import json
 import math
 import os
-import platform
 import time
 from pathlib import Path
 
@@ -27,10 +26,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..depth.refine_net import RefinerConfig, RefineNet, normalise_inputs
+from ..depth.refine_net import RefineNet, RefinerConfig, normalise_inputs
 from ..errors import InvalidParameterError
 from ..io.images import atomic_write_bytes
 from ..synth import make_scene, trace_all_in_focus
+from ._device import device_name
 
 __all__ = ["build_cache", "degrade_low", "train", "main"]
 
@@ -128,7 +128,7 @@ class _Batches:
         return torch.cat(guides), torch.cat(ups), torch.cat(truths)
 
 
-def train(cache: dict | str | Path, out: str | Path, *, config: RefinerConfig = RefinerConfig(), batch: int = 16,
+def train(cache: dict | str | Path, out: str | Path, *, config: RefinerConfig | None = None, batch: int = 16,
           crop: int = 128, lr: float = 2e-3, steps: int = 100_000, seconds: float | None = None, seed: int = 0,
           init: RefineNet | None = None, miss_weight: float = 0.0, loss: str = "l1", log=print,
           log_every: int = 50,
@@ -151,7 +151,7 @@ def train(cache: dict | str | Path, out: str | Path, *, config: RefinerConfig = 
     if not isinstance(cache, dict):
         with np.load(cache) as data:
             cache = {k: data[k] for k in data.files}
-    net = (init or RefineNet(config)).train()
+    net = (init or RefineNet(config or RefinerConfig())).train()
     batches = _Batches(cache, batch, crop, seed)
     optimiser = torch.optim.Adam(net.parameters(), lr=lr)
     start = time.perf_counter()
@@ -161,7 +161,7 @@ def train(cache: dict | str | Path, out: str | Path, *, config: RefinerConfig = 
         return {"steps": done, "seconds": round(time.perf_counter() - start, 1), "batch": batch, "crop": crop,
                 "lr": lr, "loss": loss, "miss_weight": miss_weight, "scenes": int(len(cache["images"])),
                 "history": history,
-                "device": f"cpu: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}"}
+                "device": device_name(torch.device("cpu"))}
 
     for step in range(1, steps + 1):
         progress = step / steps
