@@ -43,6 +43,9 @@ def _depth_model_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--refine-method", choices=("learned", "guided"), default="learned",
                         help="with --refine-depth: the small refiner network shipped with lensblur (default) or "
                              "cost-volume guided filtering (no learned parameters)")
+    parser.add_argument("--refine-views", type=int, choices=(1, 2, 4, 8), default=1,
+                        help="with --refine-method learned: average the refiner over this many mirrored / turned "
+                             "views (steadier thin structures, that many times the time)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -326,7 +329,7 @@ def _ensure_depth(scene: lb.Scene, args: argparse.Namespace, *, estimate: bool) 
         depth = lb.depth.estimate_depth(scene.image, model=args.depth_model, weights_dir=args.depth_model_dir,
                                         allow_noncommercial=args.allow_noncommercial)
     if args.refine_depth:
-        depth = lb.depth.refine_depth(depth, scene.image, method=args.refine_method)
+        depth = lb.depth.refine_depth(depth, scene.image, method=args.refine_method, views=args.refine_views)
     return dataclasses.replace(scene, depth=depth)
 
 

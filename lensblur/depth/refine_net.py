@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..errors import InvalidParameterError
 from ..io.weights import read_weights, save_weights
 
 __all__ = ["RefinerConfig", "RefineNet", "normalise_inputs", "SHIPPED_REFINER"]
@@ -93,24 +94,43 @@ class RefineNet(nn.Module):
     # -- inference on photos -----------------------------------------------------------------------------
 
     @torch.no_grad()
-    def refine(self, guide: Tensor, up: Tensor, *, tile: int = 768, halo: int = 96) -> Tensor:
+    def refine(self, guide: Tensor, up: Tensor, *, views: int = 1, tile: int = 768, halo: int = 96) -> Tensor:
         """Refined disparity (B, 1, H, W), in ``up``'s units, for a display-encoded ``guide`` in [0, 1].
 
-        Runs in ``tile``-px tiles with a ``halo``-px margin (both multiples of 8) when the photo is larger.
+        ``views`` > 1 averages the network over that many flips / quarter turns of the input (2: identity
+        and mirror; 4: and the two half-turn views; 8: all of them), turned back: test-time augmentation,
+        ``views`` times the cost. Runs in ``tile``-px tiles with a ``halo``-px margin (both multiples of 8)
+        when the photo is larger; the input is first padded to a multiple of 8, so a tile and every turned
+        view of it see the same grid as the whole photo would.
         """
+        if views not in _VIEWS:
+            raise InvalidParameterError(f"views must be one of {tuple(_VIEWS)}; got {views!r}")
         x, lo, span = normalise_inputs(guide.float(), up.float())
         h, w = x.shape[-2:]
-        if h <= tile + 2 * halo and w <= tile + 2 * halo:
-            return self(x) * span + lo
+        x = F.pad(x, (0, (-w) % _ALIGN, 0, (-h) % _ALIGN), mode="replicate")
+        ph, pw = x.shape[-2:]
+        if ph <= tile + 2 * halo and pw <= tile + 2 * halo:
+            return self._averaged(x, views)[..., :h, :w] * span + lo
         out = torch.empty_like(up, dtype=torch.float32)
         for y0 in range(0, h, tile):
             for x0 in range(0, w, tile):
                 ya, xa = max(0, y0 - halo), max(0, x0 - halo)
-                yb, xb = min(h, y0 + tile + halo), min(w, x0 + tile + halo)
-                part = self(x[..., ya:yb, xa:xb])
+                yb, xb = min(ph, y0 + tile + halo), min(pw, x0 + tile + halo)
+                part = self._averaged(x[..., ya:yb, xa:xb], views)
                 y1, x1 = min(h, y0 + tile), min(w, x0 + tile)
                 out[..., y0:y1, x0:x1] = part[..., y0 - ya:y1 - ya, x0 - xa:x1 - xa]
         return out * span + lo
+
+    def _averaged(self, x: Tensor, views: int) -> Tensor:
+        total = None
+        for turns, mirror in _VIEWS[views]:
+            v = torch.rot90(x, turns, (-2, -1)) if turns else x
+            v = v.flip(-1) if mirror else v
+            y = self(v)
+            y = y.flip(-1) if mirror else y
+            y = torch.rot90(y, -turns, (-2, -1)) if turns else y
+            total = y if total is None else total + y
+        return total / views
 
     # -- weights -------------------------------------------------------------------------------------------
 
@@ -124,6 +144,15 @@ class RefineNet(nn.Module):
         net.load_state_dict(tensors)
         net.metadata = meta
         return net.eval()
+
+
+# (quarter turns, mirror) of each view of test-time augmentation (the refiner was trained on all eight)
+_VIEWS = {
+    1: ((0, False),),
+    2: ((0, False), (0, True)),
+    4: ((0, False), (0, True), (2, False), (2, True)),
+    8: tuple((k, m) for k in (0, 2, 1, 3) for m in (False, True)),
+}
 
 
 def _up(x: Tensor, like: Tensor) -> Tensor:

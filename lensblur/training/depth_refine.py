@@ -159,7 +159,8 @@ def train(cache: dict | str | Path, out: str | Path, *, config: RefinerConfig | 
 
     def report() -> dict:
         return {"steps": done, "seconds": round(time.perf_counter() - start, 1), "batch": batch, "crop": crop,
-                "lr": lr, "loss": loss, "miss_weight": miss_weight, "scenes": int(len(cache["images"])),
+                "lr": lr, "width": net.config.width, "loss": loss, "miss_weight": miss_weight,
+                "scenes": int(len(cache["images"])),
                 "history": history,
                 "device": device_name(torch.device("cpu"))}
 
@@ -220,12 +221,15 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--loss", choices=("l1", "l2"), default="l1")
     t.add_argument("--seed", type=int, default=0, help="seeds the data order and the degradations")
     t.add_argument("--init", default=None, help="start from these weights")
+    t.add_argument("--width", type=int, default=RefinerConfig().width,
+                   help="channels at full resolution (ignored with --init, which brings its own)")
     args = parser.parse_args(argv)
     if args.command == "cache":
         build_cache(args.out, scenes=args.scenes, size=args.size, seed_start=args.seed_start, workers=args.workers)
         return 0
     init = RefineNet.load(args.init) if args.init else None
-    _, report = train(args.cache, args.out, batch=args.batch, crop=args.crop, lr=args.lr, steps=args.steps,
+    _, report = train(args.cache, args.out, config=RefinerConfig(width=args.width), batch=args.batch,
+                      crop=args.crop, lr=args.lr, steps=args.steps,
                       seconds=args.seconds, init=init, miss_weight=args.miss_weight, seed=args.seed,
                       loss=args.loss)
     print(json.dumps({k: v for k, v in report.items() if k != "history"}))

@@ -128,3 +128,10 @@ def test_cli_refines_stored_depth_with_the_chosen_method_and_says_so(tmp_path, c
         assert f"depth: gdepth+{method}" in capsys.readouterr().out
         with Image.open(out) as im:
             assert f"+{method}" in im.getexif().get(0x010E, "")
+    views_out = tmp_path / "views.png"
+    assert main(["render", str(photo), "-o", str(views_out), "--blur", "6", "--refine-depth", "--refine-views",
+                 "4"]) == 0
+    assert "depth: gdepth+learned" in capsys.readouterr().out
+    assert main(["render", str(photo), "-o", str(tmp_path / "bad.png"), "--blur", "6", "--refine-depth",
+                 "--refine-method", "guided", "--refine-views", "4"]) == 2
+    assert "views averages the learned refiner; with method='guided'" in capsys.readouterr().err

@@ -14,7 +14,11 @@ from lensblur.errors import InvalidParameterError
 
 
 def _noisy_head(net: RefineNet, seed: int = 0) -> RefineNet:
+    """``net`` with seeded random weights throughout, the head included (so it is not the identity)."""
     torch.manual_seed(seed)
+    for module in net.modules():
+        if isinstance(module, torch.nn.Conv2d):
+            module.reset_parameters()
     torch.nn.init.normal_(net.head.weight, std=0.05)
     return net
 
@@ -34,6 +38,29 @@ def test_tiles_give_the_untiled_result():
     whole = net.refine(guide, up, tile=10_000)
     tiled = net.refine(guide, up, tile=64, halo=96)
     assert float((whole - tiled).abs().max()) < 1e-5
+
+
+def test_eight_views_make_the_refiner_mirror_and_turn_equivariant():
+    """Averaging over all flips and quarter turns gives a refiner that commutes with them (one view does
+    not; exactly so on sizes that need no padding to the network's 8-px grid), and tiles still give the
+    untiled result on a size that is no multiple of 8."""
+    net = _noisy_head(RefineNet(RefinerConfig(width=4)))
+    guide, up = torch.rand(1, 3, 48, 40), torch.rand(1, 1, 48, 40)
+
+    def turned(views, f):
+        return net.refine(f(guide), f(up), views=views)
+
+    for f, back in ((lambda t: t.flip(-1), lambda t: t.flip(-1)),
+                    (lambda t: torch.rot90(t, 1, (-2, -1)), lambda t: torch.rot90(t, -1, (-2, -1)))):
+        assert float((back(turned(8, f)) - net.refine(guide, up, views=8)).abs().max()) < 1e-5
+        assert float((back(turned(1, f)) - net.refine(guide, up, views=1)).abs().max()) > 1e-3
+    mirrored = net.refine(guide.flip(-1), up.flip(-1), views=2).flip(-1)
+    assert float((mirrored - net.refine(guide, up, views=2)).abs().max()) < 1e-5
+    big_guide, big_up = torch.rand(1, 3, 203, 170), torch.rand(1, 1, 203, 170)
+    whole = net.refine(big_guide, big_up, views=8, tile=10_000)
+    assert float((whole - net.refine(big_guide, big_up, views=8, tile=64, halo=96)).abs().max()) < 1e-5
+    with pytest.raises(InvalidParameterError, match=r"views must be one of \(1, 2, 4, 8\); got 3"):
+        net.refine(guide, up, views=3)
 
 
 def test_weights_round_trip_and_a_wrong_file_is_named(tmp_path):
@@ -62,6 +89,12 @@ def test_refine_depth_learned_keeps_kind_scale_and_records_the_method(tmp_path):
     assert float(out.values.min()) > 0
     with pytest.raises(InvalidParameterError, match=r"method must be one of \('learned', 'guided'\); got 'cnn'"):
         refine_depth(depth, image, method="cnn")
+    two = refine_depth(depth, image, method="learned", weights=weights, views=2)
+    assert two.values.shape == out.values.shape and not torch.equal(two.values, out.values)
+    with pytest.raises(InvalidParameterError, match="views must be 1, 2, 4 or 8; got 0"):
+        refine_depth(depth, image, views=0)
+    with pytest.raises(InvalidParameterError, match="views averages the learned refiner; with method='guided'"):
+        refine_depth(depth, image, method="guided", views=4)
 
 
 def test_the_shipped_refiner_loads_with_a_model_card():
