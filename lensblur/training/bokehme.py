@@ -40,7 +40,7 @@ from ..errors import InvalidParameterError
 from ..models.bokehme import ARNET, ARNET_GUIDED, DEFOCUS_UNIT_PX, IUNET, IUNET_RESIDUAL, BokehMeNets
 from ..render.hybrid import fuse, resize, soft_mask
 from ..synth.dataset import DatasetConfig, make_sample
-from ._device import device_name
+from ._device import device_name, keep_freed_memory
 from .error_map import error_map_target
 
 __all__ = ["DisparityAugment", "BokehMeRecipe", "training_items", "build_cache",
@@ -404,4 +404,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    keep_freed_memory()
     raise SystemExit(main())

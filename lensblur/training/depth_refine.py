@@ -30,7 +30,7 @@ from ..depth.refine_net import RefineNet, RefinerConfig, normalise_inputs
 from ..errors import InvalidParameterError
 from ..io.images import atomic_write_bytes
 from ..synth import make_scene, trace_all_in_focus
-from ._device import device_name
+from ._device import device_name, keep_freed_memory
 
 __all__ = ["build_cache", "degrade_low", "train", "main"]
 
@@ -237,4 +237,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    keep_freed_memory()
     raise SystemExit(main())

@@ -31,6 +31,7 @@ from ..errors import InvalidParameterError
 from ..io.images import atomic_write_bytes
 from ..models.depth_blend import DepthAwareBlend, DepthBlendConfig
 from ..models.mpfn import MPFN, MPFNConfig
+from ._device import keep_freed_memory
 from .losses import advanced_sobel_loss, ssim_loss
 
 __all__ = ["MPFNRecipe", "BlendPhase", "DepthBlendRecipe", "RECIPES", "fit", "main"]
@@ -401,4 +402,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    keep_freed_memory()
     raise SystemExit(main())
