@@ -32,7 +32,7 @@ _ALIGN = 8  # the coarsest scale is 1/8: tiles start on multiples of 8 so every 
 
 @dataclass(frozen=True)
 class RefinerConfig:
-    width: int = 16    # channels at full resolution; 2x, 3x, 4x at the coarser scales
+    width: int = 32    # channels at full resolution; 2x, 3x, 4x at the coarser scales
 
 
 def _conv(c_in: int, c_out: int, stride: int = 1) -> nn.Conv2d:
