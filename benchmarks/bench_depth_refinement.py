@@ -13,6 +13,7 @@ disparity: no ray-traced reference exists there, so the render from the true dis
 and the disparity error near depth edges is reported too. A third table times refine_depth.
 
     .venv/bin/python benchmarks/bench_depth_refinement.py [--scenes 6] [--no-timing]
+    .venv/bin/python benchmarks/bench_depth_refinement.py --only-timing --variants learned [--keep-freed-memory]
 """
 
 from __future__ import annotations
@@ -48,7 +49,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scenes", type=int, default=6)
     parser.add_argument("--no-timing", action="store_true", help="skip the timing table (the slowest part)")
+    parser.add_argument("--only-timing", action="store_true", help="print only the timing table")
+    parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS),
+                        help="refine_depth settings to time")
+    parser.add_argument("--keep-freed-memory", action="store_true",
+                        help="time with the allocator setting the lensblur command uses for networks")
     args = parser.parse_args()
+    if args.keep_freed_memory:
+        from lensblur._allocator import keep_freed_memory
+
+        print(f"allocator keeps freed memory: {keep_freed_memory()}")
+    if args.only_timing:
+        _timing({name: VARIANTS[name] for name in args.variants})
+        return
     names = ("true", "degraded", *(f"refined, {m}" for m in VARIANTS))
     rows = {name: [] for name in names}
     whole = {name: [] for name in names}
@@ -89,7 +102,7 @@ def main() -> None:
     print()
     _motorcycle()
     if not args.no_timing:
-        _timing()
+        _timing({name: VARIANTS[name] for name in args.variants})
 
 
 def _motorcycle() -> None:
@@ -135,14 +148,14 @@ def _motorcycle() -> None:
         print(f"| {name} | {p:.2f} | {100 * band_mae:.2f} | {100 * mae:.2f} |")
 
 
-def _timing(repeats: int = 3) -> None:
+def _timing(variants: dict, repeats: int = 3) -> None:
     """Cost of refine_depth on photo-sized inputs (x4 upsampling), median of ``repeats`` after a warm-up,
     against bilinear upsampling measured in the same run."""
     import statistics
     import time
 
-    print("\n| photo | ×4 map | " + " | ".join(f"{name} (s)" for name in VARIANTS) + " | bilinear upsampling (s) |")
-    print("|---|---|" + "---|" * (len(VARIANTS) + 1))
+    print("\n| photo | ×4 map | " + " | ".join(f"{name} (s)" for name in variants) + " | bilinear upsampling (s) |")
+    print("|---|---|" + "---|" * (len(variants) + 1))
     for height, width in ((768, 1024), (1536, 2048)):
         image = torch.rand(1, 3, height, width)
         low = lb.DepthMap(torch.rand(1, 1, height // 4, width // 4), kind="disparity", scale="relative")
@@ -156,7 +169,7 @@ def _timing(repeats: int = 3) -> None:
                 times.append(time.perf_counter() - start)
             return statistics.median(times)
 
-        cells = [run(lambda i=image, d=low, s=settings: refine_depth(d, i, **s)) for settings in VARIANTS.values()]
+        cells = [run(lambda i=image, d=low, s=settings: refine_depth(d, i, **s)) for settings in variants.values()]
         bilinear = run(lambda i=image, d=low: F.interpolate(d.values, size=i.shape[-2:], mode="bilinear"))
         print(f"| {height}x{width} | {height // 4}x{width // 4} | " + " | ".join(f"{c:.2f}" for c in cells)
               + f" | {bilinear:.3f} |", flush=True)

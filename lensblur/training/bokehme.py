@@ -35,12 +35,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .._allocator import keep_freed_memory
 from ..depth.degrade import degrade_disparity
 from ..errors import InvalidParameterError
 from ..models.bokehme import ARNET, ARNET_GUIDED, DEFOCUS_UNIT_PX, IUNET, IUNET_RESIDUAL, BokehMeNets
 from ..render.hybrid import fuse, resize, soft_mask
 from ..synth.dataset import DatasetConfig, make_sample
-from ._device import device_name, keep_freed_memory
+from ._device import device_name
 from .error_map import error_map_target
 
 __all__ = ["DisparityAugment", "BokehMeRecipe", "training_items", "build_cache",

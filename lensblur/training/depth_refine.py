@@ -26,11 +26,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .._allocator import keep_freed_memory
 from ..depth.refine_net import RefineNet, RefinerConfig, normalise_inputs
 from ..errors import InvalidParameterError
 from ..io.images import atomic_write_bytes
 from ..synth import make_scene, trace_all_in_focus
-from ._device import device_name, keep_freed_memory
+from ._device import device_name
 
 __all__ = ["build_cache", "degrade_low", "train", "main"]
 

@@ -26,12 +26,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .._allocator import keep_freed_memory
 from ..data import EBBDataset, PairedTransform, SyntheticPairs
 from ..errors import InvalidParameterError
 from ..io.images import atomic_write_bytes
 from ..models.depth_blend import DepthAwareBlend, DepthBlendConfig
 from ..models.mpfn import MPFN, MPFNConfig
-from ._device import keep_freed_memory
 from .losses import advanced_sobel_loss, ssim_loss
 
 __all__ = ["MPFNRecipe", "BlendPhase", "DepthBlendRecipe", "RECIPES", "fit", "main"]
