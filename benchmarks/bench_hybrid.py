@@ -5,7 +5,10 @@ set so the largest blur radius is 10 / 25 / 50 px. Full public calls (``lensblur
 ``coc_px``), median and inter-quartile range of repeated runs after a warm-up; ratios are against the
 scatter measured in the same run. The neural part runs on the image's device (CPU here; pass --device cuda).
 
-    .venv/bin/python benchmarks/bench_hybrid.py [--repeats 5] [--device cpu]
+    .venv/bin/python benchmarks/bench_hybrid.py [--repeats 5] [--device cpu] [--keep-freed-memory]
+
+``--keep-freed-memory`` times with the allocator setting that the ``lensblur`` command uses when it runs a
+network (``lensblur/_allocator.py``).
 """
 
 from __future__ import annotations
@@ -26,7 +29,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--keep-freed-memory", action="store_true")
     args = parser.parse_args()
+    if args.keep_freed_memory:
+        from lensblur._allocator import keep_freed_memory
+
+        print(f"allocator keeps freed memory: {keep_freed_memory()}")
     image, disparity, focus = _scene()
     image, disparity = image.to(args.device), disparity.to(args.device)
     spread = float((disparity - focus).abs().max())
