@@ -55,12 +55,13 @@ def main() -> None:
     parser.add_argument("--keep-freed-memory", action="store_true",
                         help="time with the allocator setting the lensblur command uses for networks")
     args = parser.parse_args()
+    timed = {name: VARIANTS[name] for name in args.variants}
     if args.keep_freed_memory:
         from lensblur._allocator import keep_freed_memory
 
         print(f"allocator keeps freed memory: {keep_freed_memory()}")
     if args.only_timing:
-        _timing({name: VARIANTS[name] for name in args.variants})
+        _timing(timed)
         return
     names = ("true", "degraded", *(f"refined, {m}" for m in VARIANTS))
     rows = {name: [] for name in names}
@@ -102,7 +103,7 @@ def main() -> None:
     print()
     _motorcycle()
     if not args.no_timing:
-        _timing({name: VARIANTS[name] for name in args.variants})
+        _timing(timed)
 
 
 def _motorcycle() -> None:

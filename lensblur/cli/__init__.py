@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import lensblur as lb
+from lensblur.depth.refine_net import VIEW_COUNTS
 from lensblur.errors import MissingDependencyError, UnknownNameError, WeightsUnavailableError
 from lensblur.io import coc_preview, read_kernel
 from lensblur.io.images import check_output_path, with_description
@@ -43,7 +44,7 @@ def _depth_model_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--refine-method", choices=("learned", "guided"), default="learned",
                         help="with --refine-depth: the small refiner network shipped with lensblur (default) or "
                              "cost-volume guided filtering (no learned parameters)")
-    parser.add_argument("--refine-views", type=int, choices=(1, 2, 4, 8), default=1,
+    parser.add_argument("--refine-views", type=int, choices=VIEW_COUNTS, default=1,
                         help="with --refine-method learned: average the refiner over this many mirrored / turned "
                              "views (steadier thin structures, that many times the time)")
 

@@ -23,6 +23,7 @@ from ..errors import InvalidParameterError
 from ..io.images import linear_to_srgb
 from ..types import DepthMap
 from .convert import fill_holes
+from .refine_net import SHIPPED_REFINER, VIEW_COUNTS, RefineNet
 
 __all__ = ["METHODS", "guided_filter", "refine_depth"]
 
@@ -95,7 +96,7 @@ def refine_depth(depth: DepthMap, image: torch.Tensor, *, method: str = "learned
         raise InvalidParameterError(f"method must be one of {METHODS}; got {method!r}")
     if not eps > 0:
         raise InvalidParameterError(f"eps must be > 0; got {eps!r}")
-    if views not in (1, 2, 4, 8):
+    if views not in VIEW_COUNTS:
         raise InvalidParameterError(f"views must be 1, 2, 4 or 8; got {views!r}")
     if views != 1 and method != "learned":
         raise InvalidParameterError(f"views averages the learned refiner; with method={method!r} leave it at 1")
@@ -136,8 +137,6 @@ _NETS: dict[tuple[str, float], object] = {}
 def _refine_learned(depth: DepthMap, image: torch.Tensor, weights, views: int) -> DepthMap:
     """The learned refiner on the photo's display encoding, on the photo's device; the network is loaded once
     per weights file."""
-    from .refine_net import SHIPPED_REFINER, RefineNet
-
     path = Path(weights or SHIPPED_REFINER)
     key = (str(path), path.stat().st_mtime if path.exists() else 0.0)  # a rewritten file is read again
     if key not in _NETS:

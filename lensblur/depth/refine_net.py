@@ -23,7 +23,7 @@ from torch import Tensor, nn
 from ..errors import InvalidParameterError
 from ..io.weights import read_weights, save_weights
 
-__all__ = ["RefinerConfig", "RefineNet", "normalise_inputs", "SHIPPED_REFINER"]
+__all__ = ["RefinerConfig", "RefineNet", "normalise_inputs", "SHIPPED_REFINER", "VIEW_COUNTS"]
 
 SHIPPED_REFINER = Path(__file__).with_name("weights") / "refiner-lensblur-synth.safetensors"
 _MODEL_TAG = "lensblur-depth-refiner"
@@ -103,8 +103,8 @@ class RefineNet(nn.Module):
         when the photo is larger; the input is first padded to a multiple of 8, so a tile and every turned
         view of it see the same grid as the whole photo would.
         """
-        if views not in _VIEWS:
-            raise InvalidParameterError(f"views must be one of {tuple(_VIEWS)}; got {views!r}")
+        if views not in VIEW_COUNTS:
+            raise InvalidParameterError(f"views must be one of {VIEW_COUNTS}; got {views!r}")
         x, lo, span = normalise_inputs(guide.float(), up.float())
         h, w = x.shape[-2:]
         x = F.pad(x, (0, (-w) % _ALIGN, 0, (-h) % _ALIGN), mode="replicate")
@@ -153,6 +153,7 @@ _VIEWS = {
     4: ((0, False), (0, True), (2, False), (2, True)),
     8: tuple((k, m) for k in (0, 2, 1, 3) for m in (False, True)),
 }
+VIEW_COUNTS = tuple(_VIEWS)  # the values ``views`` may take
 
 
 def _up(x: Tensor, like: Tensor) -> Tensor:
