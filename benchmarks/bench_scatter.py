@@ -86,10 +86,11 @@ def main() -> None:
         from _naive import naive_bokehme_tanh, naive_same_kernel
 
         reach = radius + 2
-        same = _time(lambda: naive_same_kernel(img, c, table.ymin, table.ymax, table.cxl, table.cxr, 32, reach, out),
+        same = _time(lambda: naive_same_kernel(img, c, table.ymin, table.ymax, table.cxl, table.cxr, 32, reach, out,
+                                       numba.get_num_threads()),
                      max(1, args.repeats // 3))
         print(f"| naive per-pixel scatter, same anti-aliased kernel (numba) | {same[0]:.3f} | {same[0] / circle[0]:.1f}x |")
-        tanh = _time(lambda: naive_bokehme_tanh(img, c, 32, reach, out), 1)
+        tanh = _time(lambda: naive_bokehme_tanh(img, c, 32, reach, out, numba.get_num_threads()), 1)
         print(f"| naive per-pixel scatter, BokehMe tanh kernel (numba) | {tanh[0]:.3f} | {tanh[0] / circle[0]:.1f}x |")
 
 

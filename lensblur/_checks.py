@@ -5,6 +5,8 @@ Each public call runs these once; private kernels trust their inputs.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
 
@@ -27,11 +29,12 @@ def check_image(image: object, name: str = "image") -> Tensor:
             "Divide 8-bit data by 255 and linearise it: lensblur.io.srgb_to_linear(x / 255).")
     if image.shape[-1] < 1 or image.shape[-2] < 1:
         raise InputError(f"{name} is empty: shape {tuple(image.shape)}.")
-    if not torch.isfinite(image).all():
+    # one pass over the pixels: NaN makes both ends NaN, inf or -inf shows up at an end
+    low, high = (float(v) for v in torch.aminmax(image.detach()))
+    if not (math.isfinite(low) and math.isfinite(high)):
         raise InputError(f"{name} contains NaN or inf values; replace them before rendering.")
-    if (image < 0).any():
-        raise InputError(
-            f"{name} has negative values (min {float(image.min()):g}); linear RGB must be >= 0.")
+    if low < 0:
+        raise InputError(f"{name} has negative values (min {low:g}); linear RGB must be >= 0.")
     return image
 
 
@@ -46,7 +49,7 @@ def check_coc(coc_px: object, *, like: Tensor, name: str = "coc_px") -> Tensor:
         raise InputError(
             f"{name} is {tuple(coc_px.shape)} but image is {tuple(like.shape)}; batch, H and W must match. "
             "Resize the blur map to the image first.")
-    if not torch.isfinite(coc_px).all():
+    if not all(math.isfinite(float(v)) for v in torch.aminmax(coc_px.detach())):
         raise InputError(f"{name} contains NaN or inf; every pixel needs a finite blur radius.")
     return coc_px
 
@@ -61,8 +64,6 @@ def check_same_size(depth_hw: tuple[int, int], image_hw: tuple[int, int], *, nam
 
 def check_nonnegative(value: float, name: str, *, hint: str = "") -> float:
     """Raise when a scalar is negative or not finite."""
-    import math
-
     if not math.isfinite(value) or value < 0:
         raise InputError(f"{name} must be a finite number >= 0; got {value}. {hint}".rstrip())
     return value

@@ -24,7 +24,7 @@ right x over y, sampled on a fine uniform grid and read by linear interpolation.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
@@ -58,6 +58,9 @@ class SpanTable:
         cxl: cumulative integral of the left boundary x over y, from ymin, on a uniform grid.
         cxr: the same for the right boundary.
         area: area of the unit shape (pi for the circle).
+        cells: the same integrals per grid cell i as (cxl[i], cxr[i], cxl[i+1] - cxl[i],
+            cxr[i+1] - cxr[i]), shape (n - 1, 4): one interpolated read of both is one 4-float load
+            (the CPU kernel's layout).
     """
 
     ymin: float
@@ -65,6 +68,11 @@ class SpanTable:
     cxl: np.ndarray
     cxr: np.ndarray
     area: float
+    cells: np.ndarray = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        cells = np.stack([self.cxl[:-1], self.cxr[:-1], np.diff(self.cxl), np.diff(self.cxr)], axis=1)
+        object.__setattr__(self, "cells", np.ascontiguousarray(cells, dtype=np.float64))
 
 
 def outline_radius(theta: np.ndarray, aperture: Aperture) -> np.ndarray:

@@ -6,11 +6,16 @@ pixels plus one partial pixel at each end. A run is written as two signed deltas
 each partial pixel as a +/- pair, and one prefix sum per row turns the deltas back into sums.
 
 Parallelism without atomics: the output is cut into bands of rows; each band owns its buffer and
-visits every source whose footprint can reach it.
+visits every source whose footprint can reach it. The bands are dealt out to the threads in turn
+(thread t renders bands t, t + T, ...), because blur, and with it the cost, changes down a photo:
+contiguous blocks of bands left one of two threads idle for a third of the time (measured 1.3x
+instead of 1.9x from the second core at radius 25).
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import math
 import types
 
@@ -37,119 +42,169 @@ _row_rows_nb = numba.njit(cache=True)(apertures.row_rows)
 
 
 @numba.njit(cache=True, parallel=True, fastmath=True)
-def scatter_spans(image, coc, ymin, ymax, cxl, cxr, row0, row1, band_rows, reach, min_radius, out):
+def _scatter_spans(image, coc, ymin, ymax, cells, row0, row1, band_rows, reach, min_radius, out, unit, workers):
     """Scatter ``image`` (3, H, W) with signed radii ``coc`` (H, W) into ``out`` rows [row0, row1).
 
     ``image`` is already gamma-encoded; ``out`` receives the normalised result. ``reach`` is the
-    largest row offset any footprint spans. The strip geometry is ``apertures.row_span`` with the
-    table lookups of neighbouring strips shared (strip dy's lower edge is strip dy+1's upper edge).
+    largest row offset any footprint spans. ``cells[i]`` holds the boundary integrals at table
+    sample i and their steps to sample i + 1, so ``apertures.row_span``'s two interpolated reads are
+    one 4-float load each. ``unit`` is 1.0, passed in so that the weight lane is multiplied like the
+    colour lanes and the four lanes of a write compile to one vector operation.
     """
     height, width = coc.shape
-    n_table = cxl.shape[0]
-    to_index = (n_table - 1) / (ymax - ymin)
+    n_cells = cells.shape[0]
+    to_index = n_cells / (ymax - ymin)
     n_bands = (row1 - row0 + band_rows - 1) // band_rows
-    for band in numba.prange(n_bands):
-        y0 = row0 + band * band_rows
-        y1 = min(row1, y0 + band_rows)
-        # per pixel: steps of the running (r, g, b, weight) sums, then direct (r, g, b, weight) sums;
-        # interleaved so that one pixel's writes share a cache line
-        acc = np.zeros((y1 - y0, width, 8), dtype=np.float32)
-        for sy in range(max(0, y0 - reach), min(height, y1 + reach)):
-            for sx in range(width):
-                r = abs(coc[sy, sx])
-                rho = max(r, min_radius)
-                dy_lo = int(math.floor(rho * ymin - 0.5)) + 1
-                dy_hi = int(math.ceil(rho * ymax + 0.5)) - 1
-                ty_lo = max(y0, sy + dy_lo)
-                ty_hi = min(y1 - 1, sy + dy_hi)
-                if ty_lo > ty_hi:
-                    continue
-                weight = 1.0 / (r * r + 0.2)
-                c0 = image[0, sy, sx]
-                c1 = image[1, sy, sx]
-                c2 = image[2, sy, sx]
-                inv_rho = 1.0 / rho
-                full_strip = rho * rho  # rho / dt for a strip that lies wholly inside the shape's height
-                # upper edge of the first strip
-                t0 = (ty_lo - sy - 0.5) * inv_rho
-                clamped0 = t0 < ymin
-                if clamped0:
-                    t0 = ymin
-                l0, r0 = _lookup(cxl, cxr, (t0 - ymin) * to_index, n_table)
-                for ty in range(ty_lo, ty_hi + 1):
-                    t1 = (ty - sy + 0.5) * inv_rho
-                    clamped1 = t1 > ymax
-                    if clamped1:
-                        t1 = ymax
-                    l1, r1 = _lookup(cxl, cxr, (t1 - ymin) * to_index, n_table)
-                    if clamped0 or clamped1:
-                        dt = t1 - t0
-                        scale = rho / dt if dt > 1e-12 else 0.0
-                        w = weight * dt * rho
-                    else:
-                        scale = full_strip
-                        w = weight
-                    if w > 0.0:
-                        left = sx + (l1 - l0) * scale
-                        right = sx + (r1 - r0) * scale
-                        a = int(math.floor(left + 0.5))
-                        b = int(math.floor(right + 0.5))
-                        i = ty - y0
-                        # coverage profile: ea at a, 1 on (a, b), eb at b (a single pixel when a == b).
-                        # The partial end pixels go straight into the direct sums; the full run between
-                        # them is two steps of the running sum, so in-focus pixels (a single pixel) never
-                        # go through the cancelling steps and stay exact.
-                        if a == b:
-                            _direct(acc, i, a, w * (right - left), c0, c1, c2, width)
-                        elif a >= 0 and b < width and b - a >= 2:
-                            # interior strip: direct(a) + step(a + 1) are 8 adjacent floats, and so are
-                            # step(b) + direct(b); written inline they vectorise (measured 10 % faster)
-                            _interior(acc[i], a, b, w * (a + 0.5 - left), w, w * (right - b + 0.5), c0, c1, c2)
-                        else:
-                            _direct(acc, i, a, w * (a + 0.5 - left), c0, c1, c2, width)
-                            _direct(acc, i, b, w * (right - b + 0.5), c0, c1, c2, width)
-                            if b - a >= 2:
-                                _step(acc, i, a + 1, w, c0, c1, c2, width)
-                                _step(acc, i, b, -w, c0, c1, c2, width)
-                    t0 = t1
-                    l0 = l1
-                    r0 = r1
-                    clamped0 = False
-        _normalise_rows(acc, out, y0)
+    n_workers = min(n_bands, workers)
+    for worker in numba.prange(n_workers):
+        # the upper edges of one source's strips in this band and their two boundary integrals
+        edge_t = np.empty(2 * reach + 4)
+        edge_l = np.empty(2 * reach + 4)
+        edge_r = np.empty(2 * reach + 4)
+        # bands are dealt out in turn, not in contiguous blocks: blur (and so cost) varies down a photo
+        for band in range(worker, n_bands, n_workers):
+            y0 = row0 + band * band_rows
+            y1 = min(row1, y0 + band_rows)
+            # per pixel: steps of the running (r, g, b, weight) sums, then direct (r, g, b, weight) sums
+            acc = np.zeros((y1 - y0, width, 8), dtype=np.float32)
+            for sy in range(max(0, y0 - reach), min(height, y1 + reach)):
+                for sx in range(width):
+                    r = abs(coc[sy, sx])
+                    rho = max(r, min_radius)
+                    ty_lo = max(y0, sy + int(math.floor(rho * ymin - 0.5)) + 1)
+                    ty_hi = min(y1 - 1, sy + int(math.ceil(rho * ymax + 0.5)) - 1)
+                    if ty_lo > ty_hi:
+                        continue
+                    n = ty_hi - ty_lo + 1
+                    inv_rho = 1.0 / rho
+                    first = ty_lo - sy - 0.5
+                    # all strip edges first: a loop without branches, which compiles to vector gathers
+                    for k in range(n + 1):
+                        t = min(max((first + k) * inv_rho, ymin), ymax)
+                        u = (t - ymin) * to_index
+                        i = np.uint64(min(int(u), n_cells - 1))
+                        f = u - np.float64(i)
+                        edge_t[k] = t
+                        edge_l[k] = cells[i, 0] + cells[i, 2] * f
+                        edge_r[k] = cells[i, 1] + cells[i, 3] * f
+                    _write_strips(acc, ty_lo - y0, n, sx, rho, 1.0 / (r * r + 0.2), edge_t, edge_l, edge_r,
+                                  image[0, sy, sx], image[1, sy, sx], image[2, sy, sx], unit, width)
+            _normalise_rows(acc, out, y0)
+
+
+@numba.njit(cache=True, inline="always")
+def _write_strips(acc, i0, n, sx, rho, weight, edge_t, edge_l, edge_r, c0, c1, c2, unit, width):
+    """Add one source's strips k = 0..n-1 (rows i0 + k of ``acc``) from their edges.
+
+    Only the first and last strip can be cut by the shape's top or bottom (height dt < 1/rho); every
+    other strip has dt = 1/rho exactly, so its span scale is rho^2 and its weight the source's.
+    Coverage profile: ea at column a, 1 on (a, b), eb at b (a single pixel when a == b). The partial
+    end pixels go straight into the direct sums; the full run between them is two steps of the
+    running sum, so in-focus pixels (a single pixel) never go through cancelling steps and stay exact.
+    """
+    full = rho * rho
+    for k in range(n):
+        if k == 0 or k == n - 1:
+            dt = edge_t[k + 1] - edge_t[k]
+            if dt <= 1e-12:
+                continue
+            scale = rho / dt
+            w = weight * dt * rho
+        else:
+            scale = full
+            w = weight
+        left = sx + (edge_l[k + 1] - edge_l[k]) * scale
+        right = sx + (edge_r[k + 1] - edge_r[k]) * scale
+        a = int(math.floor(left + 0.5))
+        b = int(math.floor(right + 0.5))
+        i = np.uint64(i0 + k)
+        if a == b:
+            if 0 <= a < width:
+                _add4(acc, i, np.uint64(a), 4, w * (right - left), c0, c1, c2, unit)
+        elif a >= 0 and b < width and b - a >= 2:
+            ua = np.uint64(a)
+            ub = np.uint64(b)
+            # direct(a) + step(a + 1) are 8 adjacent floats, and so are step(b) + direct(b)
+            _add4(acc, i, ua, 4, w * (a + 0.5 - left), c0, c1, c2, unit)
+            _add4(acc, i, ua + np.uint64(1), 0, w, c0, c1, c2, unit)
+            _add4(acc, i, ub, 0, -w, c0, c1, c2, unit)
+            _add4(acc, i, ub, 4, w * (right - b + 0.5), c0, c1, c2, unit)
+        else:
+            if 0 <= a < width:
+                _add4(acc, i, np.uint64(a), 4, w * (a + 0.5 - left), c0, c1, c2, unit)
+            if 0 <= b < width:
+                _add4(acc, i, np.uint64(b), 4, w * (right - b + 0.5), c0, c1, c2, unit)
+            if b - a >= 2:
+                # a step left of the image starts the running sums at column 0; one right of it is dropped
+                if a + 1 < width:
+                    _add4(acc, i, np.uint64(max(a + 1, 0)), 0, w, c0, c1, c2, unit)
+                if b < width:
+                    _add4(acc, i, np.uint64(max(b, 0)), 0, -w, c0, c1, c2, unit)
+
+
+@numba.njit(cache=True, inline="always")
+def _add4(acc, i, x, lane0, w, c0, c1, c2, c3):
+    """acc[i, x, lane0:lane0 + 4] += w * (c0, c1, c2, c3), in float32.
+
+    float32 sums: measured 1.7x faster than float64 here, error < 1e-5. No array views here: a view
+    in this loop costs a reference count update per write (measured 2x slower).
+    """
+    w32 = np.float32(w)
+    acc[i, x, lane0] += c0 * w32
+    acc[i, x, lane0 + 1] += c1 * w32
+    acc[i, x, lane0 + 2] += c2 * w32
+    acc[i, x, lane0 + 3] += c3 * w32
+
+
+@contextlib.contextmanager
+def _slp_vectoriser():
+    """Compile with LLVM's SLP vectoriser on (numba leaves it off by default).
+
+    It turns each 4-lane ``_add4`` into one vector multiply-add; measured 11 % faster at radius 25.
+    The fast kernel is checked against the readable reference by the tests, whatever the compiler does.
+    """
+    previous = numba.config.SLP_VECTORIZE
+    numba.config.SLP_VECTORIZE = 1
+    try:
+        yield
+    finally:
+        numba.config.SLP_VECTORIZE = previous
 
 
 @numba.njit(cache=True, parallel=True, fastmath=True)
-def scatter_runs(image, coc, bin_index, start, run_dy, run_x0, run_x1, run_value, row0, row1, band_rows,
-                 reach, out):
+def _scatter_runs(image, coc, bin_index, start, run_dy, run_x0, run_x1, run_value, row0, row1, band_rows,
+                  reach, out, workers):
     """The same scatter for footprints given as run tables (kernel-image apertures).
 
     Source (sy, sx) uses the runs ``start[k]:start[k+1]`` of its radius bin k = ``bin_index[sy, sx]``.
     """
     height, width = coc.shape
     n_bands = (row1 - row0 + band_rows - 1) // band_rows
-    for band in numba.prange(n_bands):
-        y0 = row0 + band * band_rows
-        y1 = min(row1, y0 + band_rows)
-        acc = np.zeros((y1 - y0, width, 8), dtype=np.float32)
-        for sy in range(max(0, y0 - reach), min(height, y1 + reach)):
-            for sx in range(width):
-                r = abs(coc[sy, sx])
-                weight = 1.0 / (r * r + 0.2)
-                c0 = image[0, sy, sx]
-                c1 = image[1, sy, sx]
-                c2 = image[2, sy, sx]
-                k = bin_index[sy, sx]
-                for j in range(start[k], start[k + 1]):
-                    ty = sy + run_dy[j]
-                    if ty < y0 or ty >= y1:
-                        continue
-                    w = weight * run_value[j]
-                    if run_x0[j] == run_x1[j]:
-                        _direct(acc, ty - y0, sx + run_x0[j], w, c0, c1, c2, width)
-                    else:
-                        _step(acc, ty - y0, sx + run_x0[j], w, c0, c1, c2, width)
-                        _step(acc, ty - y0, sx + run_x1[j] + 1, -w, c0, c1, c2, width)
-        _normalise_rows(acc, out, y0)
+    n_workers = min(n_bands, workers)
+    for worker in numba.prange(n_workers):
+        for band in range(worker, n_bands, n_workers):  # dealt out in turn, as in _scatter_spans
+            y0 = row0 + band * band_rows
+            y1 = min(row1, y0 + band_rows)
+            acc = np.zeros((y1 - y0, width, 8), dtype=np.float32)
+            for sy in range(max(0, y0 - reach), min(height, y1 + reach)):
+                for sx in range(width):
+                    r = abs(coc[sy, sx])
+                    weight = 1.0 / (r * r + 0.2)
+                    c0 = image[0, sy, sx]
+                    c1 = image[1, sy, sx]
+                    c2 = image[2, sy, sx]
+                    k = bin_index[sy, sx]
+                    for j in range(start[k], start[k + 1]):
+                        ty = sy + run_dy[j]
+                        if ty < y0 or ty >= y1:
+                            continue
+                        w = weight * run_value[j]
+                        if run_x0[j] == run_x1[j]:
+                            _direct(acc, ty - y0, sx + run_x0[j], w, c0, c1, c2, width)
+                        else:
+                            _step(acc, ty - y0, sx + run_x0[j], w, c0, c1, c2, width)
+                            _step(acc, ty - y0, sx + run_x1[j] + 1, -w, c0, c1, c2, width)
+            _normalise_rows(acc, out, y0)
 
 
 @numba.njit(cache=True)
@@ -174,18 +229,6 @@ def _normalise_rows(acc, out, y0):
 
 
 @numba.njit(cache=True, inline="always")
-def _lookup(cxl, cxr, u, n):
-    """Both boundary integrals at fractional table index u (clamped), by linear interpolation."""
-    if u <= 0.0:
-        return cxl[0], cxr[0]
-    if u >= n - 1:
-        return cxl[n - 1], cxr[n - 1]
-    i = int(u)
-    f = u - i
-    return cxl[i] + (cxl[i + 1] - cxl[i]) * f, cxr[i] + (cxr[i + 1] - cxr[i]) * f
-
-
-@numba.njit(cache=True, inline="always")
 def _step(acc, i, x, w, c0, c1, c2, width):
     """Add a step of height w (times the source colour) to row i's running sums from column x on."""
     if x >= width:
@@ -197,30 +240,6 @@ def _step(acc, i, x, w, c0, c1, c2, width):
     acc[i, x, 1] += c1 * w32
     acc[i, x, 2] += c2 * w32
     acc[i, x, 3] += w32
-
-
-@numba.njit(cache=True, inline="always")
-def _interior(row, a, b, ea, w, eb, c0, c1, c2):
-    """One strip with a < b - 1 inside the row: partial pixel a, run a+1..b-1 as steps, partial pixel b."""
-    ea32 = np.float32(ea)
-    w32 = np.float32(w)
-    eb32 = np.float32(eb)
-    row[a, 4] += c0 * ea32
-    row[a, 5] += c1 * ea32
-    row[a, 6] += c2 * ea32
-    row[a, 7] += ea32
-    row[a + 1, 0] += c0 * w32
-    row[a + 1, 1] += c1 * w32
-    row[a + 1, 2] += c2 * w32
-    row[a + 1, 3] += w32
-    row[b, 0] -= c0 * w32
-    row[b, 1] -= c1 * w32
-    row[b, 2] -= c2 * w32
-    row[b, 3] -= w32
-    row[b, 4] += c0 * eb32
-    row[b, 5] += c1 * eb32
-    row[b, 6] += c2 * eb32
-    row[b, 7] += eb32
 
 
 @numba.njit(cache=True, inline="always")
@@ -238,7 +257,7 @@ _FLOOR = -(1 << 30)
 
 
 @numba.njit(cache=True, parallel=True)
-def dilate_signed(coc, ymin, ymax, cxl, cxr, band_rows, reach, min_radius, out):
+def _dilate_signed(coc, ymin, ymax, cxl, cxr, band_rows, reach, min_radius, out, workers):
     """BokehMe's dilated signed defocus: per pixel, the signed max of trunc(r) over covering footprints.
 
     Range-max updates use a sparse table per band row: O(1) per strip, O(W log W) per row to resolve.
@@ -246,43 +265,47 @@ def dilate_signed(coc, ymin, ymax, cxl, cxr, band_rows, reach, min_radius, out):
     height, width = coc.shape
     levels = _levels(width)
     n_bands = (height + band_rows - 1) // band_rows
-    for band in numba.prange(n_bands):
-        y0 = band * band_rows
-        y1 = min(height, y0 + band_rows)
-        table = np.full((y1 - y0, levels, width), _FLOOR, dtype=np.int32)
-        for sy in range(max(0, y0 - reach), min(height, y1 + reach)):
-            for sx in range(width):
-                signed = coc[sy, sx]
-                value = np.int32(int(signed))  # truncation toward zero, as BokehMe's int cast
-                rho = max(abs(signed), min_radius)
-                dy_lo, dy_hi = _row_rows_nb(rho, ymin, ymax)
-                for ty in range(max(y0, sy + dy_lo), min(y1 - 1, sy + dy_hi) + 1):
-                    length, xl, xr = _row_span_nb(rho, ty - sy, ymin, ymax, cxl, cxr)
-                    if length > 0.0:
-                        _chmax(table[ty - y0], int(math.floor(sx + xl + 0.5)), int(math.floor(sx + xr + 0.5)),
-                               value, width)
-        _resolve(table, out, y0)
+    n_workers = min(n_bands, workers)
+    for worker in numba.prange(n_workers):
+        for band in range(worker, n_bands, n_workers):  # dealt out in turn, as in _scatter_spans
+            y0 = band * band_rows
+            y1 = min(height, y0 + band_rows)
+            table = np.full((y1 - y0, levels, width), _FLOOR, dtype=np.int32)
+            for sy in range(max(0, y0 - reach), min(height, y1 + reach)):
+                for sx in range(width):
+                    signed = coc[sy, sx]
+                    value = np.int32(int(signed))  # truncation toward zero, as BokehMe's int cast
+                    rho = max(abs(signed), min_radius)
+                    dy_lo, dy_hi = _row_rows_nb(rho, ymin, ymax)
+                    for ty in range(max(y0, sy + dy_lo), min(y1 - 1, sy + dy_hi) + 1):
+                        length, xl, xr = _row_span_nb(rho, ty - sy, ymin, ymax, cxl, cxr)
+                        if length > 0.0:
+                            _chmax(table[ty - y0], int(math.floor(sx + xl + 0.5)), int(math.floor(sx + xr + 0.5)),
+                                   value, width)
+            _resolve(table, out, y0)
 
 
 @numba.njit(cache=True, parallel=True)
-def dilate_runs(coc, bin_index, start, run_dy, run_x0, run_x1, band_rows, reach, out):
-    """``dilate_signed`` for footprints given as run tables (kernel-image apertures)."""
+def _dilate_runs(coc, bin_index, start, run_dy, run_x0, run_x1, band_rows, reach, out, workers):
+    """``_dilate_signed`` for footprints given as run tables (kernel-image apertures)."""
     height, width = coc.shape
     levels = _levels(width)
     n_bands = (height + band_rows - 1) // band_rows
-    for band in numba.prange(n_bands):
-        y0 = band * band_rows
-        y1 = min(height, y0 + band_rows)
-        table = np.full((y1 - y0, levels, width), _FLOOR, dtype=np.int32)
-        for sy in range(max(0, y0 - reach), min(height, y1 + reach)):
-            for sx in range(width):
-                value = np.int32(int(coc[sy, sx]))
-                k = bin_index[sy, sx]
-                for j in range(start[k], start[k + 1]):
-                    ty = sy + run_dy[j]
-                    if y0 <= ty < y1:
-                        _chmax(table[ty - y0], sx + run_x0[j], sx + run_x1[j], value, width)
-        _resolve(table, out, y0)
+    n_workers = min(n_bands, workers)
+    for worker in numba.prange(n_workers):
+        for band in range(worker, n_bands, n_workers):  # dealt out in turn, as in _scatter_spans
+            y0 = band * band_rows
+            y1 = min(height, y0 + band_rows)
+            table = np.full((y1 - y0, levels, width), _FLOOR, dtype=np.int32)
+            for sy in range(max(0, y0 - reach), min(height, y1 + reach)):
+                for sx in range(width):
+                    value = np.int32(int(coc[sy, sx]))
+                    k = bin_index[sy, sx]
+                    for j in range(start[k], start[k + 1]):
+                        ty = sy + run_dy[j]
+                        if y0 <= ty < y1:
+                            _chmax(table[ty - y0], sx + run_x0[j], sx + run_x1[j], value, width)
+            _resolve(table, out, y0)
 
 
 @numba.njit(cache=True)
@@ -326,3 +349,27 @@ def _resolve(table, out, y0):
                     t[k - 1, x + half] = v
         for x in range(width):
             out[y0 + i, x] = t[0, x]
+
+
+def _launcher(kernel, *extra):
+    """The Python entry of a band kernel: appends ``extra`` and the thread count to the arguments.
+
+    The thread count is read here, not inside the kernel, so that numba can cache the kernel; the
+    first call in a process compiles it (or loads it from numba's cache) with the SLP vectoriser on.
+    """
+
+    @functools.wraps(kernel.py_func)
+    def launch(*args):
+        args = (*args, *extra, numba.get_num_threads())
+        if not kernel.signatures:
+            with _slp_vectoriser():
+                return kernel(*args)
+        return kernel(*args)
+
+    return launch
+
+
+scatter_spans = _launcher(_scatter_spans, np.float32(1.0))
+scatter_runs = _launcher(_scatter_runs)
+dilate_signed = _launcher(_dilate_signed)
+dilate_runs = _launcher(_dilate_runs)

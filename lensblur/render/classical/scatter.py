@@ -197,7 +197,7 @@ def _scatter_numba_one(img: np.ndarray, coc: np.ndarray, aperture: Aperture, out
     bar = _progress_bar(height, progress, "scatter")
     for row0 in range(0, height, chunk):
         row1 = min(height, row0 + chunk)
-        scatter_spans(img, coc, table.ymin, table.ymax, table.cxl, table.cxr, row0, row1, bands, reach,
+        scatter_spans(img, coc, table.ymin, table.ymax, table.cells, row0, row1, bands, reach,
                       MIN_RADIUS_PX, out)
         bar.update(row1 - row0)
     bar.close()
