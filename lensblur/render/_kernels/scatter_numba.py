@@ -61,6 +61,8 @@ def _scatter_spans(image, coc, ymin, ymax, cells, row0, row1, band_rows, reach, 
         edge_t = np.empty(2 * reach + 4)
         edge_l = np.empty(2 * reach + 4)
         edge_r = np.empty(2 * reach + 4)
+        # per strip: end columns (a, b) and weights (ea, eb, w), see _write_strips
+        strips = (np.empty((2, 2 * reach + 4), dtype=np.int64), np.empty((3, 2 * reach + 4), dtype=np.float32))
         # bands are dealt out in turn, not in contiguous blocks: blur (and so cost) varies down a photo
         for band in range(worker, n_bands, n_workers):
             y0 = row0 + band * band_rows
@@ -88,58 +90,74 @@ def _scatter_spans(image, coc, ymin, ymax, cells, row0, row1, band_rows, reach, 
                         edge_l[k] = cells[i, 0] + cells[i, 2] * f
                         edge_r[k] = cells[i, 1] + cells[i, 3] * f
                     _write_strips(acc, ty_lo - y0, n, sx, rho, 1.0 / (r * r + 0.2), edge_t, edge_l, edge_r,
-                                  image[0, sy, sx], image[1, sy, sx], image[2, sy, sx], unit, width)
+                                  image[0, sy, sx], image[1, sy, sx], image[2, sy, sx], unit, width, strips)
             _normalise_rows(acc, out, y0)
 
 
 @numba.njit(cache=True, inline="always")
-def _write_strips(acc, i0, n, sx, rho, weight, edge_t, edge_l, edge_r, c0, c1, c2, unit, width):
+def _write_strips(acc, i0, n, sx, rho, weight, edge_t, edge_l, edge_r, c0, c1, c2, unit, width, strips):
     """Add one source's strips k = 0..n-1 (rows i0 + k of ``acc``) from their edges.
 
-    Only the first and last strip can be cut by the shape's top or bottom (height dt < 1/rho); every
-    other strip has dt = 1/rho exactly, so its span scale is rho^2 and its weight the source's.
-    Coverage profile: ea at column a, 1 on (a, b), eb at b (a single pixel when a == b). The partial
-    end pixels go straight into the direct sums; the full run between them is two steps of the
-    running sum, so in-focus pixels (a single pixel) never go through cancelling steps and stay exact.
+    First every strip's end columns a, b and end weights are computed (a loop without branches,
+    vectorised), then written. Only the first and last strip can be cut by the shape's top or bottom
+    (height dt < 1/rho); every other strip has dt = 1/rho, so its span scale is rho^2 and its weight
+    the source's. Coverage profile: ea at column a, 1 on (a, b), eb at b (ea alone when a == b). The
+    partial end pixels go straight into the direct sums; the full run between them is two steps of
+    the running sum, so in-focus pixels (a single pixel) never go through cancelling steps.
     """
+    cols = strips[0]
+    ends = strips[1]
     full = rho * rho
     for k in range(n):
-        if k == 0 or k == n - 1:
-            dt = edge_t[k + 1] - edge_t[k]
-            if dt <= 1e-12:
-                continue
-            scale = rho / dt
-            w = weight * dt * rho
-        else:
-            scale = full
-            w = weight
-        left = sx + (edge_l[k + 1] - edge_l[k]) * scale
-        right = sx + (edge_r[k + 1] - edge_r[k]) * scale
-        a = int(math.floor(left + 0.5))
-        b = int(math.floor(right + 0.5))
+        _strip_ends(k, sx + (edge_l[k + 1] - edge_l[k]) * full, sx + (edge_r[k + 1] - edge_r[k]) * full,
+                    weight, cols, ends)
+    for k in (0, n - 1):
+        dt = edge_t[k + 1] - edge_t[k]
+        if dt <= 1e-12:
+            cols[0, k] = width  # nothing of the shape in this strip: off the row
+            cols[1, k] = width
+            continue
+        scale = rho / dt
+        _strip_ends(k, sx + (edge_l[k + 1] - edge_l[k]) * scale, sx + (edge_r[k + 1] - edge_r[k]) * scale,
+                    weight * dt * rho, cols, ends)
+    for k in range(n):
+        a = cols[0, k]
+        b = cols[1, k]
         i = np.uint64(i0 + k)
         if a == b:
             if 0 <= a < width:
-                _add4(acc, i, np.uint64(a), 4, w * (right - left), c0, c1, c2, unit)
+                _add4(acc, i, np.uint64(a), 4, ends[0, k], c0, c1, c2, unit)
         elif a >= 0 and b < width and b - a >= 2:
+            # direct(a) + step(a + 1) are 8 adjacent floats, and so are step(b) + direct(b)
             ua = np.uint64(a)
             ub = np.uint64(b)
-            # direct(a) + step(a + 1) are 8 adjacent floats, and so are step(b) + direct(b)
-            _add4(acc, i, ua, 4, w * (a + 0.5 - left), c0, c1, c2, unit)
-            _add4(acc, i, ua + np.uint64(1), 0, w, c0, c1, c2, unit)
-            _add4(acc, i, ub, 0, -w, c0, c1, c2, unit)
-            _add4(acc, i, ub, 4, w * (right - b + 0.5), c0, c1, c2, unit)
+            _add4(acc, i, ua, 4, ends[0, k], c0, c1, c2, unit)
+            _add4(acc, i, ua + np.uint64(1), 0, ends[2, k], c0, c1, c2, unit)
+            _add4(acc, i, ub, 0, -ends[2, k], c0, c1, c2, unit)
+            _add4(acc, i, ub, 4, ends[1, k], c0, c1, c2, unit)
         else:
             if 0 <= a < width:
-                _add4(acc, i, np.uint64(a), 4, w * (a + 0.5 - left), c0, c1, c2, unit)
+                _add4(acc, i, np.uint64(a), 4, ends[0, k], c0, c1, c2, unit)
             if 0 <= b < width:
-                _add4(acc, i, np.uint64(b), 4, w * (right - b + 0.5), c0, c1, c2, unit)
+                _add4(acc, i, np.uint64(b), 4, ends[1, k], c0, c1, c2, unit)
             if b - a >= 2:
                 # a step left of the image starts the running sums at column 0; one right of it is dropped
                 if a + 1 < width:
-                    _add4(acc, i, np.uint64(max(a + 1, 0)), 0, w, c0, c1, c2, unit)
+                    _add4(acc, i, np.uint64(max(a + 1, 0)), 0, ends[2, k], c0, c1, c2, unit)
                 if b < width:
-                    _add4(acc, i, np.uint64(max(b, 0)), 0, -w, c0, c1, c2, unit)
+                    _add4(acc, i, np.uint64(max(b, 0)), 0, -ends[2, k], c0, c1, c2, unit)
+
+
+@numba.njit(cache=True, inline="always")
+def _strip_ends(k, left, right, w, cols, ends):
+    """Strip k's span [left, right] (absolute columns) as end columns a, b and weights ea, eb, w."""
+    fa = math.floor(left + 0.5)
+    fb = math.floor(right + 0.5)
+    cols[0, k] = int(fa)
+    cols[1, k] = int(fb)
+    ends[0, k] = np.float32(w * (right - left) if fa == fb else w * (fa + 0.5 - left))
+    ends[1, k] = np.float32(w * (right - fb + 0.5))
+    ends[2, k] = np.float32(w)
 
 
 @numba.njit(cache=True, inline="always")
