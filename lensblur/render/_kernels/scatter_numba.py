@@ -165,7 +165,7 @@ def _add4(acc, i, x, lane0, w, c0, c1, c2, c3):
     """acc[i, x, lane0:lane0 + 4] += w * (c0, c1, c2, c3), in float32.
 
     float32 sums: measured 1.7x faster than float64 here, error < 1e-5. No array views here: a view
-    in this loop costs a reference count update per write (measured 2x slower).
+    in this loop costs a reference count update per write (measured 1.8x slower at radius 25).
     """
     w32 = np.float32(w)
     acc[i, x, lane0] += c0 * w32
@@ -181,7 +181,7 @@ def _slp_vectoriser():
     It turns each 4-lane ``_add4`` into one vector multiply-add; measured 11 % faster at radius 25.
     The fast kernel is checked against the readable reference by the tests, whatever the compiler does.
     """
-    previous = numba.config.SLP_VECTORIZE
+    previous = getattr(numba.config, "SLP_VECTORIZE", 0)  # read by numba's code generator at compile time
     numba.config.SLP_VECTORIZE = 1
     try:
         yield
