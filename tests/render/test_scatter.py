@@ -187,3 +187,15 @@ def test_errors_name_the_argument_and_the_fix(tiny_scene):
         scatter_blur(image, torch.zeros(1, 1, 32, 32), gamma=0)
     with pytest.raises(InvalidParameterError, match="custom kernel apertures are rendered by"):
         scatter_blur(image, torch.zeros(1, 1, 32, 32), aperture=Aperture(kernel=_heart()), backend="torch")
+
+
+@pytest.mark.parametrize("exponent", [2.2, 1 / 2.2, 5.0])
+def test_gamma_power_equals_pow_including_zero_and_gradients(exponent):
+    from lensblur.render.classical.scatter import _power
+
+    x = torch.tensor([0.0, 1e-6, 0.01, 0.5, 1.0, 3.0])
+    torch.testing.assert_close(_power(x, exponent), x**exponent, rtol=1e-6, atol=1e-7)
+    assert _power(x, exponent).data_ptr() != x.data_ptr()  # the input is left as it was
+    y = torch.tensor([0.25, 0.5, 2.0], dtype=torch.float64, requires_grad=True)
+    _power(y, exponent).sum().backward()
+    torch.testing.assert_close(y.grad, exponent * y.detach() ** (exponent - 1))
