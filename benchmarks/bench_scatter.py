@@ -84,6 +84,15 @@ def main() -> None:
     kernel = _time(lambda: _scatter_numba_one(img, c, lb.Aperture(), out, False), args.repeats)
     print(f"| lensblur row-span scatter (numba, default), public call | {circle[0]:.3f} | 1.0x | |")
     print(f"| lensblur row-span kernel alone (no checks, no gamma) | {kernel[0]:.3f} | | 1.0x |")
+    threads = numba.get_num_threads()
+    if threads > 1:
+        numba.set_num_threads(1)
+        try:
+            single = _time(lambda: _scatter_numba_one(img, c, lb.Aperture(), out, False), max(1, args.repeats // 3))
+        finally:
+            numba.set_num_threads(threads)
+        print(f"| lensblur row-span kernel alone, 1 thread ({threads} threads are {single[0] / kernel[0]:.2f}x faster) | "
+              f"{single[0]:.3f} | | |")
     torch_cpu = _time(lambda: lb.scatter_blur(image, coc, gamma=2.2, backend="torch"), max(1, args.repeats // 3))
     print(f"| lensblur torch backend on CPU (GPU path), public call | {torch_cpu[0]:.3f} | "
           f"{torch_cpu[0] / circle[0]:.1f}x | |")
@@ -91,7 +100,6 @@ def main() -> None:
         from _naive import naive_bokehme_tanh, naive_same_kernel
 
         reach = radius + 2
-        threads = numba.get_num_threads()
         naive = {
             "naive per-pixel scatter, same anti-aliased kernel (numba)": _time(
                 lambda: naive_same_kernel(img, c, table.ymin, table.ymax, table.cxl, table.cxr, 32, reach, out,
