@@ -73,8 +73,10 @@ def _scatter_spans(image, coc, ymin, ymax, cells, row0, row1, band_rows, reach, 
                 for sx in range(width):
                     r = abs(coc[sy, sx])
                     rho = max(r, min_radius)
-                    ty_lo = max(y0, sy + int(math.floor(rho * ymin - 0.5)) + 1)
-                    ty_hi = min(y1 - 1, sy + int(math.ceil(rho * ymax + 0.5)) - 1)
+                    top = sy + int(math.floor(rho * ymin - 0.5)) + 1  # the footprint's first and last rows
+                    bottom = sy + int(math.ceil(rho * ymax + 0.5)) - 1
+                    ty_lo = max(y0, top)
+                    ty_hi = min(y1 - 1, bottom)
                     if ty_lo > ty_hi:
                         continue
                     n = ty_hi - ty_lo + 1
@@ -90,18 +92,20 @@ def _scatter_spans(image, coc, ymin, ymax, cells, row0, row1, band_rows, reach, 
                         edge_l[k] = cells[i, 0] + cells[i, 2] * f
                         edge_r[k] = cells[i, 1] + cells[i, 3] * f
                     _write_strips(acc, ty_lo - y0, n, sx, rho, 1.0 / (r * r + 0.2), edge_t, edge_l, edge_r,
-                                  image[0, sy, sx], image[1, sy, sx], image[2, sy, sx], unit, width, strips)
+                                  image[0, sy, sx], image[1, sy, sx], image[2, sy, sx], unit, width, strips,
+                                  ty_lo == top, ty_hi == bottom)
             _normalise_rows(acc, out, y0)
 
 
 @numba.njit(cache=True, inline="always")
-def _write_strips(acc, i0, n, sx, rho, weight, edge_t, edge_l, edge_r, c0, c1, c2, unit, width, strips):
+def _write_strips(acc, i0, n, sx, rho, weight, edge_t, edge_l, edge_r, c0, c1, c2, unit, width, strips,
+                  has_top, has_bottom):
     """Add one source's strips k = 0..n-1 (rows i0 + k of ``acc``) from their edges.
 
     First every strip's end columns a, b and end weights are computed (a loop without branches,
-    vectorised), then written. Only the first and last strip can be cut by the shape's top or bottom
-    (height dt < 1/rho); every other strip has dt = 1/rho, so its span scale is rho^2 and its weight
-    the source's. Coverage profile: ea at column a, 1 on (a, b), eb at b (ea alone when a == b). The
+    vectorised), then written. Only the footprint's top and bottom strip can be cut by the shape
+    (height dt < 1/rho), and only when this band holds them (``has_top``, ``has_bottom``) are they
+    redone; every other strip has dt = 1/rho, so its span scale is rho^2 and its weight the source's. Coverage profile: ea at column a, 1 on (a, b), eb at b (ea alone when a == b). The
     partial end pixels go straight into the direct sums; the full run between them is two steps of
     the running sum, so in-focus pixels (a single pixel) never go through cancelling steps.
     """
@@ -112,6 +116,8 @@ def _write_strips(acc, i0, n, sx, rho, weight, edge_t, edge_l, edge_r, c0, c1, c
         _strip_ends(k, sx + (edge_l[k + 1] - edge_l[k]) * full, sx + (edge_r[k + 1] - edge_r[k]) * full,
                     weight, cols, ends)
     for k in (0, n - 1):
+        if not ((k == 0 and has_top) or (k == n - 1 and has_bottom)):
+            continue
         dt = edge_t[k + 1] - edge_t[k]
         if dt <= 1e-12:
             cols[0, k] = width  # nothing of the shape in this strip: off the row
