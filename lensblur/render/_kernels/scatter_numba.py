@@ -131,8 +131,7 @@ def _write_strips(acc, i0, n, sx, rho, weight, edge_t, edge_l, edge_r, c0, c1, c
         b = cols[1, k]
         i = np.uint64(i0 + k)
         if a == b:
-            if 0 <= a < width:
-                _add4(acc, i, np.uint64(a), 4, ends[0, k], c0, c1, c2, unit)
+            _direct(acc, i, a, ends[0, k], c0, c1, c2, unit, width)
         elif a >= 0 and b < width and b - a >= 2:
             # direct(a) + step(a + 1) are 8 adjacent floats, and so are step(b) + direct(b)
             ua = np.uint64(a)
@@ -142,16 +141,11 @@ def _write_strips(acc, i0, n, sx, rho, weight, edge_t, edge_l, edge_r, c0, c1, c
             _add4(acc, i, ub, 0, -ends[2, k], c0, c1, c2, unit)
             _add4(acc, i, ub, 4, ends[1, k], c0, c1, c2, unit)
         else:
-            if 0 <= a < width:
-                _add4(acc, i, np.uint64(a), 4, ends[0, k], c0, c1, c2, unit)
-            if 0 <= b < width:
-                _add4(acc, i, np.uint64(b), 4, ends[1, k], c0, c1, c2, unit)
+            _direct(acc, i, a, ends[0, k], c0, c1, c2, unit, width)
+            _direct(acc, i, b, ends[1, k], c0, c1, c2, unit, width)
             if b - a >= 2:
-                # a step left of the image starts the running sums at column 0; one right of it is dropped
-                if a + 1 < width:
-                    _add4(acc, i, np.uint64(max(a + 1, 0)), 0, ends[2, k], c0, c1, c2, unit)
-                if b < width:
-                    _add4(acc, i, np.uint64(max(b, 0)), 0, -ends[2, k], c0, c1, c2, unit)
+                _step(acc, i, a + 1, ends[2, k], c0, c1, c2, unit, width)
+                _step(acc, i, b, -ends[2, k], c0, c1, c2, unit, width)
 
 
 @numba.njit(cache=True, inline="always")
@@ -197,10 +191,11 @@ def _slp_vectoriser():
 
 @numba.njit(cache=True, parallel=True, fastmath=True)
 def _scatter_runs(image, coc, bin_index, start, run_dy, run_x0, run_x1, run_value, row0, row1, band_rows,
-                  reach, out, workers):
+                  reach, out, unit, workers):
     """The same scatter for footprints given as run tables (kernel-image apertures).
 
-    Source (sy, sx) uses the runs ``start[k]:start[k+1]`` of its radius bin k = ``bin_index[sy, sx]``.
+    Source (sy, sx) uses the runs ``start[k]:start[k+1]`` of its radius bin k = ``bin_index[sy, sx]``;
+    ``unit`` as in ``_scatter_spans``.
     """
     height, width = coc.shape
     n_bands = (row1 - row0 + band_rows - 1) // band_rows
@@ -224,10 +219,10 @@ def _scatter_runs(image, coc, bin_index, start, run_dy, run_x0, run_x1, run_valu
                             continue
                         w = weight * run_value[j]
                         if run_x0[j] == run_x1[j]:
-                            _direct(acc, ty - y0, sx + run_x0[j], w, c0, c1, c2, width)
+                            _direct(acc, ty - y0, sx + run_x0[j], w, c0, c1, c2, unit, width)
                         else:
-                            _step(acc, ty - y0, sx + run_x0[j], w, c0, c1, c2, width)
-                            _step(acc, ty - y0, sx + run_x1[j] + 1, -w, c0, c1, c2, width)
+                            _step(acc, ty - y0, sx + run_x0[j], w, c0, c1, c2, unit, width)
+                            _step(acc, ty - y0, sx + run_x1[j] + 1, -w, c0, c1, c2, unit, width)
             _normalise_rows(acc, out, y0)
 
 
@@ -253,28 +248,20 @@ def _normalise_rows(acc, out, y0):
 
 
 @numba.njit(cache=True, inline="always")
-def _step(acc, i, x, w, c0, c1, c2, width):
-    """Add a step of height w (times the source colour) to row i's running sums from column x on."""
-    if x >= width:
-        return
-    if x < 0:
-        x = 0
-    w32 = np.float32(w)  # float32 sums: measured 1.7x faster than float64 here, error < 1e-5
-    acc[i, x, 0] += c0 * w32
-    acc[i, x, 1] += c1 * w32
-    acc[i, x, 2] += c2 * w32
-    acc[i, x, 3] += w32
+def _step(acc, i, x, w, c0, c1, c2, unit, width):
+    """Add a step of height w (times the source colour) to row i's running sums from column x on.
+
+    A step left of the image starts the running sums at column 0; one right of it is dropped.
+    """
+    if x < width:
+        _add4(acc, i, np.uint64(max(x, 0)), 0, w, c0, c1, c2, unit)
 
 
 @numba.njit(cache=True, inline="always")
-def _direct(acc, i, x, w, c0, c1, c2, width):
-    """Add w (times the source colour) to pixel x of row i only."""
+def _direct(acc, i, x, w, c0, c1, c2, unit, width):
+    """Add w (times the source colour) to pixel x of row i only, if x is in the row."""
     if 0 <= x < width:
-        w32 = np.float32(w)
-        acc[i, x, 4] += c0 * w32
-        acc[i, x, 5] += c1 * w32
-        acc[i, x, 6] += c2 * w32
-        acc[i, x, 7] += w32
+        _add4(acc, i, np.uint64(x), 4, w, c0, c1, c2, unit)
 
 
 _FLOOR = -(1 << 30)
@@ -394,6 +381,6 @@ def _launcher(kernel, *extra):
 
 
 scatter_spans = _launcher(_scatter_spans, np.float32(1.0))
-scatter_runs = _launcher(_scatter_runs)
+scatter_runs = _launcher(_scatter_runs, np.float32(1.0))
 dilate_signed = _launcher(_dilate_signed)
 dilate_runs = _launcher(_dilate_runs)
