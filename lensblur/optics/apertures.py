@@ -61,6 +61,8 @@ class SpanTable:
         cells: the same integrals per grid cell i as (cxl[i], cxr[i], cxl[i+1] - cxl[i],
             cxr[i+1] - cxr[i]), shape (n - 1, 4): one interpolated read of both is one 4-float load
             (the CPU kernel's layout).
+        mirror: the shape is symmetric about its horizontal axis (to rounding), so the strips at row
+            offsets dy and -dy are equal; the CPU kernel then computes each pair once.
     """
 
     ymin: float
@@ -69,10 +71,20 @@ class SpanTable:
     cxr: np.ndarray
     area: float
     cells: np.ndarray = field(init=False, repr=False)
+    mirror: bool = field(init=False)
 
     def __post_init__(self) -> None:
         cells = np.stack([self.cxl[:-1], self.cxr[:-1], np.diff(self.cxl), np.diff(self.cxr)], axis=1)
         object.__setattr__(self, "cells", np.ascontiguousarray(cells, dtype=np.float64))
+        object.__setattr__(self, "mirror", self.ymin == -self.ymax and _symmetric(self.cxl) and _symmetric(self.cxr))
+
+
+def _symmetric(cumulative: np.ndarray, tol: float = 1e-12) -> bool:
+    """Whether a cumulative boundary integral on a grid symmetric about y = 0 comes from x(-y) = x(y).
+
+    Then the integral from the top to y_i equals the one from -y_i to the bottom: c[i] + c[n-1-i] = c[-1].
+    """
+    return bool(np.all(np.abs(cumulative + cumulative[::-1] - cumulative[-1]) <= tol))
 
 
 def outline_radius(theta: np.ndarray, aperture: Aperture) -> np.ndarray:
@@ -134,6 +146,13 @@ def _span_table(blades: int | None, rotation_deg: float, roundness: float) -> Sp
     step = (ymax - ymin) / (_GRID - 1)
     cxl = np.concatenate([[0.0], np.cumsum(0.5 * (xl[1:] + xl[:-1]) * step)])
     cxr = np.concatenate([[0.0], np.cumsum(0.5 * (xr[1:] + xr[:-1]) * step)])
+    if abs(ymin + ymax) < 1e-9 and _symmetric(cxl, 1e-9) and _symmetric(cxr, 1e-9):
+        # symmetric about the horizontal axis (an even blade count, or an odd one turned by half a
+        # blade): remove the sampling's rounding so that the table is exactly so (SpanTable.mirror)
+        ymax = 0.5 * (ymax - ymin)
+        ymin = -ymax
+        cxl = 0.5 * (cxl + cxl[-1] - cxl[::-1])
+        cxr = 0.5 * (cxr + cxr[-1] - cxr[::-1])
     return SpanTable(ymin, ymax, cxl, cxr, float(cxr[-1] - cxl[-1]))
 
 

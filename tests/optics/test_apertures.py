@@ -24,6 +24,23 @@ def test_polygon_footprint_area(blades):
     assert span_table(Aperture(blades=blades)).area == pytest.approx(exact / radius**2, rel=1e-3)
 
 
+@pytest.mark.parametrize(
+    "kwargs, mirror",
+    [({}, True), ({"blades": 6}, True), ({"blades": 5, "rotation_deg": 18}, True),
+     ({"blades": 8, "rotation_deg": 22.5, "roundness": 0.5}, True), ({"blades": 5}, False),
+     ({"blades": 6, "rotation_deg": 10}, False), ({"blades": 7, "rotation_deg": 10, "roundness": 0.3}, False)],
+)
+def test_span_table_knows_when_the_shape_is_symmetric_top_to_bottom(kwargs, mirror):
+    # the CPU kernel computes the strips at row offsets j and -j once when the table says so
+    aperture = Aperture(**kwargs)
+    assert span_table(aperture).mirror is mirror
+    _, _, cover = footprint(8.6, aperture)
+    if mirror:
+        np.testing.assert_allclose(cover, cover[::-1], atol=1e-12)
+    else:
+        assert np.abs(cover - cover[::-1]).max() > 1e-3
+
+
 def test_roundness_one_is_the_circle():
     _, _, poly = footprint(7.4, Aperture(blades=6, roundness=1.0))
     _, _, circle = footprint(7.4, Aperture())

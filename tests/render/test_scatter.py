@@ -4,8 +4,10 @@ import pytest
 import torch
 
 from lensblur.errors import InputError, InvalidParameterError, UnknownNameError
-from lensblur.optics.apertures import footprint
+from lensblur.optics.apertures import MIN_RADIUS_PX, footprint, span_table
 from lensblur.render import ScatterBlur, scatter_blur
+from lensblur.render._kernels.scatter_numba import scatter_spans
+from lensblur.render.classical.scatter import scatter_reference
 from lensblur.types import Aperture
 
 APERTURES = {
@@ -60,8 +62,10 @@ def test_numba_matches_reference(name, seed):
 
 @pytest.mark.parametrize("name", ["circle", "hexagon", "kernel-image"])
 def test_numba_matches_reference_across_bands_and_thread_counts(name):
-    # 100 rows are four 32-row bands dealt out to the threads in turn; sources near every band edge have
-    # footprints cut by it, and the image edges cut the widest ones. Any thread count gives the same bits.
+    # Kernel images: 100 rows are four 32-row bands dealt out to the threads in turn; sources near every
+    # band edge have footprints cut by it, and the image edges cut the widest ones. Parametric shapes:
+    # one row chunk per thread, each swept through a 32-row ring that wraps three times. Any thread
+    # count gives the same bits.
     image, coc = _random_case(4, shape=(1, 3, 100, 19), max_radius=11.0)
     aperture = ALL_APERTURES[name]
     slow = scatter_blur(image, coc, aperture=aperture, backend="reference", return_dilated=True)
@@ -77,6 +81,35 @@ def test_numba_matches_reference_across_bands_and_thread_counts(name):
         assert (fast.image - slow.image).abs().max() <= 1e-4
         assert torch.equal(fast.dilated_coc_px, slow.dilated_coc_px)
     assert torch.equal(results[0].image, results[-1].image)
+
+
+@pytest.mark.parametrize("name", [*sorted(APERTURES), "level-hexagon"])
+def test_span_kernel_matches_reference_for_any_tile_and_chunk_layout(name):
+    # 7-column tiles and 5 row chunks: most footprints cross a tile or chunk edge (their strips are
+    # clipped there and redone in the next); 100 rows wrap the 32-row ring. Circle and level hexagon
+    # take the mirrored path (strips at -j reused from +j), the others the direct one.
+    aperture = {**APERTURES, "level-hexagon": Aperture(blades=6)}[name]
+    image, coc = _random_case(5, shape=(1, 3, 100, 31), max_radius=11.0)
+    img, radius = image[0].numpy(), coc[0, 0].numpy()
+    slow = scatter_reference(img.astype(np.float64), radius, aperture)
+    table = span_table(aperture)
+    extent = float(np.abs(radius).max())
+    for tile in (960, 7):
+        outs = []
+        for chunks in (1, 5):
+            out = np.full_like(img, np.nan)
+            scatter_spans(img, radius, table, out, extent, MIN_RADIUS_PX, tile=tile, chunks=chunks)
+            assert np.abs(out - slow).max() <= 1e-4, (tile, chunks)
+            outs.append(out)
+        # rows rendered in slices (the progress bar's path)
+        out = np.full_like(img, np.nan)
+        for row0 in range(0, 100, 37):
+            scatter_spans(img, radius, table, out, extent, MIN_RADIUS_PX, row0, min(100, row0 + 37), tile=tile)
+        outs.append(out)
+        # the row layout does not change a bit (tiles do, by float rounding: a run entering a tile
+        # starts that tile's running sums)
+        for out in outs[1:]:
+            np.testing.assert_array_equal(out, outs[0])
 
 
 @pytest.mark.parametrize("name", sorted(APERTURES))

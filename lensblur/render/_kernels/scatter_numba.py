@@ -1,19 +1,27 @@
-"""Row-span normalised scatter on the CPU (numba, parallel over bands of output rows).
+"""Row-span normalised scatter on the CPU (numba).
 
 Same semantics as ``render.classical.scatter.scatter_reference``, at O(r) instead of O(r^2) work per
 source: each strip of a source's footprint (see ``optics.apertures``) is one run of fully covered
 pixels plus one partial pixel at each end. A run is written as two signed deltas into a row buffer,
 each partial pixel as a +/- pair, and one prefix sum per row turns the deltas back into sums.
 
-Parallelism without atomics: the output is cut into bands of rows; each band owns its buffer and
-visits every source whose footprint can reach it. The bands are dealt out to the threads in turn
-(thread t renders bands t, t + T, ...), because blur, and with it the cost, changes down a photo:
-contiguous blocks of bands left one of two threads idle for a third of the time (measured 1.3x
-instead of 1.9x from the second core at radius 25).
+Parametric apertures (``scatter_spans``): the output rows are cut into one chunk per thread of about
+equal work (blur, and with it the cost, changes down a photo), and each thread runs a GIL-free kernel
+on its chunk, so no atomics are needed. A thread sweeps the sources that can reach its chunk in row
+order into a ring of buffer rows: once source row sy is in, output row sy - reach + 1 can receive
+nothing more, so it is normalised and its buffer row reused. Each footprint is thus visited once per
+chunk (the earlier 32-row bands cut most footprints at radius 25 into two or three pieces, each
+paying its own set-up), and for shapes symmetric about the horizontal axis the strips at row offsets
+j and -j are computed once and written twice. The sweep goes tile by tile (960 columns) so that the
+ring stays in the core's L2 cache. 1.3x faster than the banded kernel at radius 25 on 1080p.
+
+Kernel-image apertures and the dilated defocus map: bands of output rows, each owning its buffer,
+dealt out to numba's threads in turn (thread t renders bands t, t + T, ...).
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import functools
 import math
@@ -41,137 +49,207 @@ _row_span_nb = _jit_with(apertures.row_span, _lerp=_lerp_nb)
 _row_rows_nb = numba.njit(cache=True)(apertures.row_rows)
 
 
-@numba.njit(cache=True, parallel=True, fastmath=True)
-def _scatter_spans(image, coc, ymin, ymax, cells, row0, row1, band_rows, reach, min_radius, out, unit, workers):
-    """Scatter ``image`` (3, H, W) with signed radii ``coc`` (H, W) into ``out`` rows [row0, row1).
+@numba.njit(cache=True, nogil=True, fastmath=True)
+def _scatter_spans(image, coc, ymin, ymax, cells, mirror, bounds, worker, n_workers, reach, reach_x, min_radius, tile,
+                   out, unit):
+    """Scatter ``image`` (3, H, W) with signed radii ``coc`` (H, W) into ``out``, chunk by chunk.
 
-    ``image`` is already gamma-encoded; ``out`` receives the normalised result. ``reach`` is the
-    largest row offset any footprint spans. ``cells[i]`` holds the boundary integrals at table
-    sample i and their steps to sample i + 1, so ``apertures.row_span``'s two interpolated reads are
-    one 4-float load each. ``unit`` is 1.0, passed in so that the weight lane is multiplied like the
+    ``image`` is already gamma-encoded; ``out`` receives the normalised result in the rows of the
+    chunks ``bounds[c]:bounds[c + 1]``, which are dealt out to the threads in turn. ``reach`` and
+    ``reach_x`` are one more than the largest row and column offset any footprint spans. ``cells[i]`` holds the boundary
+    integrals at table sample i and their steps to sample i + 1, so ``apertures.row_span``'s two
+    interpolated reads are one 4-float load each. ``mirror``: the shape is symmetric about its
+    horizontal axis (``SpanTable.mirror``), so the strips at row offsets j and -j are equal and each
+    pair is computed once. ``unit`` is 1.0, passed in so that the weight lane is multiplied like the
     colour lanes and the four lanes of a write compile to one vector operation.
+
+    A chunk is swept tile by tile (``tile`` columns), and each tile source row by source row into a
+    ring of rows: once the sources of row sy are in, output row sy - reach + 1 is complete, so it is
+    normalised and its ring row cleared for reuse.
     """
     height, width = coc.shape
     n_cells = cells.shape[0]
     to_index = n_cells / (ymax - ymin)
-    n_bands = (row1 - row0 + band_rows - 1) // band_rows
-    n_workers = min(n_bands, workers)
-    for worker in numba.prange(n_workers):
-        # the upper edges of one source's strips in this band and their two boundary integrals
-        edge_t = np.empty(2 * reach + 4)
-        edge_l = np.empty(2 * reach + 4)
-        edge_r = np.empty(2 * reach + 4)
-        # per strip: end columns (a, b) and weights (ea, eb, w), see _write_strips
-        strips = (np.empty((2, 2 * reach + 4), dtype=np.int64), np.empty((3, 2 * reach + 4), dtype=np.float32))
-        # bands are dealt out in turn, not in contiguous blocks: blur (and so cost) varies down a photo
-        for band in range(worker, n_bands, n_workers):
-            y0 = row0 + band * band_rows
-            y1 = min(row1, y0 + band_rows)
-            # per pixel: steps of the running (r, g, b, weight) sums, then direct (r, g, b, weight) sums
-            acc = np.zeros((y1 - y0, width, 8), dtype=np.float32)
-            for sy in range(max(0, y0 - reach), min(height, y1 + reach)):
-                for sx in range(width):
+    ring = 1
+    while ring < 2 * reach:  # a power of two, so a ring row is an index mask away
+        ring *= 2
+    mask = ring - 1
+    n_chunks = bounds.shape[0] - 1
+    # per pixel: steps of the running (r, g, b, weight) sums, then direct (r, g, b, weight) sums
+    acc = np.zeros((ring, 8 * tile), dtype=np.float32)
+    # the upper edges of one source's strips and their two boundary integrals
+    m = 2 * reach + 4
+    edge_l = np.empty(m)
+    edge_r = np.empty(m)
+    # per strip: end columns (a, b) relative to the source, end weights and full weight, see _strip_ends
+    strips = (np.empty(m, dtype=np.int32), np.empty(m, dtype=np.int32), np.empty(m, dtype=np.float32),
+              np.empty(m, dtype=np.float32))
+    for chunk in range(worker, n_chunks, n_workers):
+        y0 = bounds[chunk]
+        y1 = bounds[chunk + 1]
+        sy_end = min(height, y1 + reach)
+        for x0 in range(0, width, tile):
+            x1 = min(width, x0 + tile)
+            for sy in range(max(0, y0 - reach), sy_end):
+                for sx in range(max(0, x0 - reach_x), min(width, x1 + reach_x)):
                     r = abs(coc[sy, sx])
                     rho = max(r, min_radius)
+                    if sx + rho + 1.0 < x0 or sx - rho - 1.0 >= x1:
+                        continue  # the unit shape lies within |x| <= 1
                     top = sy + int(math.floor(rho * ymin - 0.5)) + 1  # the footprint's first and last rows
                     bottom = sy + int(math.ceil(rho * ymax + 0.5)) - 1
-                    ty_lo = max(y0, top)
-                    ty_hi = min(y1 - 1, bottom)
-                    if ty_lo > ty_hi:
+                    j_lo = max(y0, top) - sy  # the row offsets of its strips in this chunk
+                    j_hi = min(y1 - 1, bottom) - sy
+                    if j_lo > j_hi:
                         continue
-                    n = ty_hi - ty_lo + 1
+                    if mirror:
+                        g0 = 0 if j_lo <= 0 and j_hi >= 0 else min(abs(j_lo), abs(j_hi))
+                        g1 = max(abs(j_lo), abs(j_hi))
+                    else:
+                        g0 = j_lo
+                        g1 = j_hi
+                    n = g1 - g0 + 1  # the strips at offsets g0..g1 are computed
                     inv_rho = 1.0 / rho
-                    first = ty_lo - sy - 0.5
                     # all strip edges first: a loop without branches, which compiles to vector gathers
                     for k in range(n + 1):
-                        t = min(max((first + k) * inv_rho, ymin), ymax)
+                        t = min(max((g0 - 0.5 + k) * inv_rho, ymin), ymax)
                         u = (t - ymin) * to_index
                         i = np.uint64(min(int(u), n_cells - 1))
                         f = u - np.float64(i)
-                        edge_t[k] = t
                         edge_l[k] = cells[i, 0] + cells[i, 2] * f
                         edge_r[k] = cells[i, 1] + cells[i, 3] * f
-                    _write_strips(acc, ty_lo - y0, n, sx, rho, 1.0 / (r * r + 0.2), edge_t, edge_l, edge_r,
-                                  image[0, sy, sx], image[1, sy, sx], image[2, sy, sx], unit, width, strips,
-                                  ty_lo == top, ty_hi == bottom)
-            _normalise_rows(acc, out, y0)
+                    weight = 1.0 / (r * r + 0.2)
+                    w_first, w_last = _strip_ends(n, g0, rho, inv_rho, ymin, ymax, weight, edge_l, edge_r, width,
+                                                  strips, g0 == top - sy, g1 == bottom - sy)
+                    _write_strips(acc, sy, mask, j_lo, j_hi, g0, n, mirror, sx - x0, strips, weight, w_first, w_last,
+                                  image[0, sy, sx], image[1, sy, sx], image[2, sy, sx], unit, x1 - x0)
+                done = sy - reach + 1
+                if done >= y0 and done < y1:
+                    _normalise_row(acc, done & mask, out, done, x0, x1)
+            for ty in range(max(y0, sy_end - reach + 1), y1):
+                _normalise_row(acc, ty & mask, out, ty, x0, x1)
+
+
+_TILE = 960  # columns per sweep: 9 % faster than whole 1920-px rows at radius 25 (the ring stays in L2)
 
 
 @numba.njit(cache=True, inline="always")
-def _write_strips(acc, i0, n, sx, rho, weight, edge_t, edge_l, edge_r, c0, c1, c2, unit, width, strips,
-                  has_top, has_bottom):
-    """Add one source's strips k = 0..n-1 (rows i0 + k of ``acc``) from their edges.
+def _strip_ends(n, g0, rho, inv_rho, ymin, ymax, weight, edge_l, edge_r, width, strips, cut_first, cut_last):
+    """Strips k = 0..n-1 from their edges: end columns a, b (relative to the source) and end weights.
 
-    First every strip's end columns a, b and end weights are computed (a loop without branches,
-    vectorised), then written. Only the footprint's top and bottom strip can be cut by the shape
-    (height dt < 1/rho), and only when this band holds them (``has_top``, ``has_bottom``) are they
-    redone; every other strip has dt = 1/rho, so its span scale is rho^2 and its weight the source's. Coverage profile: ea at column a, 1 on (a, b), eb at b (ea alone when a == b). The
-    partial end pixels go straight into the direct sums; the full run between them is two steps of
-    the running sum, so in-focus pixels (a single pixel) never go through cancelling steps.
+    Coverage profile of a strip: ea at column a, w on (a, b), eb at b (ea alone when a == b). First
+    every strip as uncut (a loop without branches, vectorised): height 1/rho, so its span scale is
+    rho^2 and w the source's weight. Only the footprint's top and bottom strip can be cut by the
+    shape (height dt < 1/rho), and only when they are among these (``cut_first``, ``cut_last``) are
+    they redone. Returns w of the first and the last strip.
     """
-    cols = strips[0]
-    ends = strips[1]
+    col_a, col_b, end_a, end_b = strips
     full = rho * rho
     for k in range(n):
-        _strip_ends(k, sx + (edge_l[k + 1] - edge_l[k]) * full, sx + (edge_r[k + 1] - edge_r[k]) * full,
-                    weight, cols, ends)
+        _ends(strips, k, (edge_l[k + 1] - edge_l[k]) * full, (edge_r[k + 1] - edge_r[k]) * full, weight)
+    w_first = weight
+    w_last = weight
     for k in (0, n - 1):
-        if not ((k == 0 and has_top) or (k == n - 1 and has_bottom)):
+        if not ((k == 0 and cut_first) or (k == n - 1 and cut_last)):
             continue
-        dt = edge_t[k + 1] - edge_t[k]
+        # the strip's height inside the shape, in units of the shape (the edges' t, as in _scatter_spans)
+        dt = min(max((g0 + 0.5 + k) * inv_rho, ymin), ymax) - min(max((g0 - 0.5 + k) * inv_rho, ymin), ymax)
+        w = weight * dt * rho
         if dt <= 1e-12:
-            cols[0, k] = width  # nothing of the shape in this strip: off the row
-            cols[1, k] = width
-            continue
-        scale = rho / dt
-        _strip_ends(k, sx + (edge_l[k + 1] - edge_l[k]) * scale, sx + (edge_r[k + 1] - edge_r[k]) * scale,
-                    weight * dt * rho, cols, ends)
-    for k in range(n):
-        a = cols[0, k]
-        b = cols[1, k]
-        i = np.uint64(i0 + k)
-        if a == b:
-            _direct(acc, i, a, ends[0, k], c0, c1, c2, unit, width)
-        elif a >= 0 and b < width and b - a >= 2:
-            # direct(a) + step(a + 1) are 8 adjacent floats, and so are step(b) + direct(b)
-            ua = np.uint64(a)
-            ub = np.uint64(b)
-            _add4(acc, i, ua, 4, ends[0, k], c0, c1, c2, unit)
-            _add4(acc, i, ua + np.uint64(1), 0, ends[2, k], c0, c1, c2, unit)
-            _add4(acc, i, ub, 0, -ends[2, k], c0, c1, c2, unit)
-            _add4(acc, i, ub, 4, ends[1, k], c0, c1, c2, unit)
+            col_a[k] = width  # nothing of the shape in this strip: off the row
+            col_b[k] = width
         else:
-            _direct(acc, i, a, ends[0, k], c0, c1, c2, unit, width)
-            _direct(acc, i, b, ends[1, k], c0, c1, c2, unit, width)
-            if b - a >= 2:
-                _step(acc, i, a + 1, ends[2, k], c0, c1, c2, unit, width)
-                _step(acc, i, b, -ends[2, k], c0, c1, c2, unit, width)
+            scale = rho / dt
+            _ends(strips, k, (edge_l[k + 1] - edge_l[k]) * scale, (edge_r[k + 1] - edge_r[k]) * scale, w)
+        if k == 0:
+            w_first = w
+        if k == n - 1:
+            w_last = w
+    return w_first, w_last
 
 
 @numba.njit(cache=True, inline="always")
-def _strip_ends(k, left, right, w, cols, ends):
-    """Strip k's span [left, right] (absolute columns) as end columns a, b and weights ea, eb, w."""
+def _ends(strips, k, left, right, w):
+    """Strip k's span [left, right] (columns relative to the source) as end columns and weights."""
+    col_a, col_b, end_a, end_b = strips
     fa = math.floor(left + 0.5)
     fb = math.floor(right + 0.5)
-    cols[0, k] = int(fa)
-    cols[1, k] = int(fb)
-    ends[0, k] = np.float32(w * (right - left) if fa == fb else w * (fa + 0.5 - left))
-    ends[1, k] = np.float32(w * (right - fb + 0.5))
-    ends[2, k] = np.float32(w)
+    col_a[k] = np.int32(fa)
+    col_b[k] = np.int32(fb)
+    end_a[k] = np.float32(w * (right - left) if fa == fb else w * (fa + 0.5 - left))
+    end_b[k] = np.float32(w * (right - fb + 0.5))
 
 
 @numba.njit(cache=True, inline="always")
-def _add4(acc, i, x, lane0, w, c0, c1, c2, c3):
-    """acc[i, x, lane0:lane0 + 4] += w * (c0, c1, c2, c3), in float32.
+def _write_strips(acc, sy, mask, j_lo, j_hi, g0, n, mirror, sx, strips, weight, w_first, w_last, c0, c1, c2, unit,
+                  width):
+    """Add source row sy's strips at row offsets j_lo..j_hi (ring rows (sy + j) & mask of ``acc``).
+
+    Computed strip k is the one at offset g0 + k, and with ``mirror`` also the one at -(g0 + k).
+    """
+    col_a, col_b, end_a, end_b = strips
+    for k in range(n):
+        w = w_first if k == 0 else (w_last if k == n - 1 else weight)
+        j = g0 + k
+        a = sx + col_a[k]
+        b = sx + col_b[k]
+        if j >= j_lo and j <= j_hi:
+            _write_strip(acc, np.uint64((sy + j) & mask), a, b, end_a[k], end_b[k], w, c0, c1, c2, unit, width)
+        if mirror and j > 0 and -j >= j_lo and -j <= j_hi:
+            _write_strip(acc, np.uint64((sy - j) & mask), a, b, end_a[k], end_b[k], w, c0, c1, c2, unit, width)
+
+
+@numba.njit(cache=True, inline="always")
+def _write_strip(acc, i, a, b, ea, eb, w, c0, c1, c2, unit, width):
+    """Add a strip to row i: ea at column a, w on (a, b), eb at b (ea alone when a == b).
+
+    The partial end pixels go straight into the direct sums; the full run between them is two steps of
+    the running sum, so in-focus pixels (a single pixel) never go through cancelling steps.
+    """
+    if a == b:
+        _direct(acc, i, a, ea, c0, c1, c2, unit, width)
+    elif a >= 0 and b < width and b - a >= 2:
+        # direct(a) + step(a + 1) are 8 adjacent floats, and so are step(b) + direct(b)
+        _add8(acc, i, np.uint64(8 * a + 4), ea, w, c0, c1, c2, unit)
+        _add8(acc, i, np.uint64(8 * b), -w, eb, c0, c1, c2, unit)
+    else:
+        _direct(acc, i, a, ea, c0, c1, c2, unit, width)
+        _direct(acc, i, b, eb, c0, c1, c2, unit, width)
+        if b - a >= 2:
+            _step(acc, i, a + 1, w, c0, c1, c2, unit, width)
+            _step(acc, i, b, -w, c0, c1, c2, unit, width)
+
+
+@numba.njit(cache=True, inline="always")
+def _add8(acc, i, q, wa, wb, c0, c1, c2, c3):
+    """acc[i, q:q + 4] += wa * (c0, c1, c2, c3) and acc[i, q + 4:q + 8] += wb * (c0, c1, c2, c3).
+
+    Eight adjacent floats: the SLP vectoriser makes this one 8-lane multiply-add.
+    """
+    wa32 = np.float32(wa)
+    wb32 = np.float32(wb)
+    acc[i, q] += c0 * wa32
+    acc[i, q + 1] += c1 * wa32
+    acc[i, q + 2] += c2 * wa32
+    acc[i, q + 3] += c3 * wa32
+    acc[i, q + 4] += c0 * wb32
+    acc[i, q + 5] += c1 * wb32
+    acc[i, q + 6] += c2 * wb32
+    acc[i, q + 7] += c3 * wb32
+
+
+@numba.njit(cache=True, inline="always")
+def _add4(acc, i, q, w, c0, c1, c2, c3):
+    """acc[i, q:q + 4] += w * (c0, c1, c2, c3), in float32 (``acc`` rows hold 8 floats per pixel).
 
     float32 sums: measured 1.7x faster than float64 here, error < 1e-5. No array views here: a view
     in this loop costs a reference count update per write (measured 1.8x slower at radius 25).
     """
     w32 = np.float32(w)
-    acc[i, x, lane0] += c0 * w32
-    acc[i, x, lane0 + 1] += c1 * w32
-    acc[i, x, lane0 + 2] += c2 * w32
-    acc[i, x, lane0 + 3] += c3 * w32
+    acc[i, q] += c0 * w32
+    acc[i, q + 1] += c1 * w32
+    acc[i, q + 2] += c2 * w32
+    acc[i, q + 3] += c3 * w32
 
 
 @contextlib.contextmanager
@@ -201,10 +279,10 @@ def _scatter_runs(image, coc, bin_index, start, run_dy, run_x0, run_x1, run_valu
     n_bands = (row1 - row0 + band_rows - 1) // band_rows
     n_workers = min(n_bands, workers)
     for worker in numba.prange(n_workers):
-        for band in range(worker, n_bands, n_workers):  # dealt out in turn, as in _scatter_spans
+        for band in range(worker, n_bands, n_workers):  # dealt out in turn (module docstring)
             y0 = row0 + band * band_rows
             y1 = min(row1, y0 + band_rows)
-            acc = np.zeros((y1 - y0, width, 8), dtype=np.float32)
+            acc = np.zeros((y1 - y0, 8 * width), dtype=np.float32)
             for sy in range(max(0, y0 - reach), min(height, y1 + reach)):
                 for sx in range(width):
                     r = abs(coc[sy, sx])
@@ -236,15 +314,35 @@ def _normalise_rows(acc, out, y0):
         sw = 0.0
         # steps left of the image (clamped to column 0 by _step) start the running sums
         for x in range(out.shape[2]):
-            s0 += acc[i, x, 0]
-            s1 += acc[i, x, 1]
-            s2 += acc[i, x, 2]
-            sw += acc[i, x, 3]
-            total = sw + acc[i, x, 7]
+            s0 += acc[i, 8 * x + 0]
+            s1 += acc[i, 8 * x + 1]
+            s2 += acc[i, 8 * x + 2]
+            sw += acc[i, 8 * x + 3]
+            total = sw + acc[i, 8 * x + 7]
             # the running sums cancel large steps, so float rounding can leave -1e-7 where 0 is meant
-            out[0, y0 + i, x] = max((s0 + acc[i, x, 4]) / total, 0.0)
-            out[1, y0 + i, x] = max((s1 + acc[i, x, 5]) / total, 0.0)
-            out[2, y0 + i, x] = max((s2 + acc[i, x, 6]) / total, 0.0)
+            out[0, y0 + i, x] = max((s0 + acc[i, 8 * x + 4]) / total, 0.0)
+            out[1, y0 + i, x] = max((s1 + acc[i, 8 * x + 5]) / total, 0.0)
+            out[2, y0 + i, x] = max((s2 + acc[i, 8 * x + 6]) / total, 0.0)
+
+
+@numba.njit(cache=True)
+def _normalise_row(acc, i, out, ty, x0, x1):
+    """Output row ty, columns [x0, x1), from ring row i (running sums as in _normalise_rows); clears it."""
+    s0 = 0.0
+    s1 = 0.0
+    s2 = 0.0
+    sw = 0.0
+    for x in range(x1 - x0):
+        s0 += acc[i, 8 * x + 0]
+        s1 += acc[i, 8 * x + 1]
+        s2 += acc[i, 8 * x + 2]
+        sw += acc[i, 8 * x + 3]
+        total = sw + acc[i, 8 * x + 7]
+        out[0, ty, x0 + x] = max((s0 + acc[i, 8 * x + 4]) / total, 0.0)
+        out[1, ty, x0 + x] = max((s1 + acc[i, 8 * x + 5]) / total, 0.0)
+        out[2, ty, x0 + x] = max((s2 + acc[i, 8 * x + 6]) / total, 0.0)
+        for q in range(8):
+            acc[i, 8 * x + q] = 0.0
 
 
 @numba.njit(cache=True, inline="always")
@@ -254,14 +352,14 @@ def _step(acc, i, x, w, c0, c1, c2, unit, width):
     A step left of the image starts the running sums at column 0; one right of it is dropped.
     """
     if x < width:
-        _add4(acc, i, np.uint64(max(x, 0)), 0, w, c0, c1, c2, unit)
+        _add4(acc, i, np.uint64(8 * max(x, 0)), w, c0, c1, c2, unit)
 
 
 @numba.njit(cache=True, inline="always")
 def _direct(acc, i, x, w, c0, c1, c2, unit, width):
     """Add w (times the source colour) to pixel x of row i only, if x is in the row."""
     if 0 <= x < width:
-        _add4(acc, i, np.uint64(x), 4, w, c0, c1, c2, unit)
+        _add4(acc, i, np.uint64(8 * x + 4), w, c0, c1, c2, unit)
 
 
 _FLOOR = -(1 << 30)
@@ -278,7 +376,7 @@ def _dilate_signed(coc, ymin, ymax, cxl, cxr, band_rows, reach, min_radius, out,
     n_bands = (height + band_rows - 1) // band_rows
     n_workers = min(n_bands, workers)
     for worker in numba.prange(n_workers):
-        for band in range(worker, n_bands, n_workers):  # dealt out in turn, as in _scatter_spans
+        for band in range(worker, n_bands, n_workers):  # dealt out in turn (module docstring)
             y0 = band * band_rows
             y1 = min(height, y0 + band_rows)
             table = np.full((y1 - y0, levels, width), _FLOOR, dtype=np.int32)
@@ -304,7 +402,7 @@ def _dilate_runs(coc, bin_index, start, run_dy, run_x0, run_x1, band_rows, reach
     n_bands = (height + band_rows - 1) // band_rows
     n_workers = min(n_bands, workers)
     for worker in numba.prange(n_workers):
-        for band in range(worker, n_bands, n_workers):  # dealt out in turn, as in _scatter_spans
+        for band in range(worker, n_bands, n_workers):  # dealt out in turn (module docstring)
             y0 = band * band_rows
             y1 = min(height, y0 + band_rows)
             table = np.full((y1 - y0, levels, width), _FLOOR, dtype=np.int32)
@@ -380,7 +478,55 @@ def _launcher(kernel, *extra):
     return launch
 
 
-scatter_spans = _launcher(_scatter_spans, np.float32(1.0))
+def scatter_spans(image, coc, table, out, max_radius, min_radius, row0=0, row1=None, *, tile=_TILE, chunks=None):
+    """Scatter ``image`` (3, H, W, gamma-encoded) with radii ``coc`` into rows [row0, row1) of ``out``.
+
+    ``table`` is the aperture's ``SpanTable``; ``max_radius`` bounds |coc| (and is at least
+    ``min_radius``). The rows are cut into ``chunks`` (default: one per numba thread) of about equal
+    work, dealt out to the threads in turn; ``tile`` is the sweep width in columns (see
+    ``_scatter_spans``). Any chunk layout gives the same bits (tile layouts differ by float rounding). Plain threads running a
+    serial GIL-free kernel rather than a numba parallel loop: compiled as a ``prange`` loop over the
+    threads, this kernel gave wrong sums even on one thread (numba's parallel-loop rewriting; not
+    tracked down further), and a serial kernel is easier to reason about.
+    """
+    row1 = coc.shape[0] if row1 is None else row1
+    dy_lo, dy_hi = apertures.row_rows(max_radius, table.ymin, table.ymax)
+    reach = max(-dy_lo, dy_hi) + 1
+    reach_x = math.ceil(max_radius + 0.5) + 1  # the unit shape lies within |x| <= 1
+    workers = numba.get_num_threads()
+    bounds = balanced_chunks(coc[row0:row1], chunks or workers, min_radius) + row0
+    workers = min(workers, len(bounds) - 1)
+
+    def run(worker):
+        _scatter_spans(image, coc, table.ymin, table.ymax, table.cells, table.mirror, bounds, worker, workers, reach,
+                       reach_x, min_radius, tile, out, np.float32(1.0))
+
+    first = 0
+    if not _scatter_spans.signatures:  # the first call in a process compiles, with the SLP vectoriser on
+        with _slp_vectoriser():
+            run(0)
+        first = 1
+    if workers - first <= 1:
+        for worker in range(first, workers):
+            run(worker)
+        return
+    with concurrent.futures.ThreadPoolExecutor(workers - first - 1) as pool:
+        others = [pool.submit(run, worker) for worker in range(first + 1, workers)]
+        run(first)  # this thread takes a chunk too
+        for other in others:
+            other.result()  # re-raises a worker's error
+
+
+def balanced_chunks(coc, n_chunks, min_radius):
+    """Row bounds (n + 1 ints, n <= ``n_chunks``) cutting ``coc`` into chunks of about equal scatter work.
+
+    A source costs about its footprint's height in strips plus a fixed overhead; every eighth column
+    is enough to estimate a row's sum.
+    """
+    rows = coc.shape[0]
+    cost = np.cumsum((np.maximum(np.abs(coc[:, ::8]), min_radius) + 1.5).sum(axis=1, dtype=np.float64))
+    cuts = np.searchsorted(cost, cost[-1] * np.arange(1, n_chunks) / n_chunks) + 1
+    return np.unique(np.concatenate([[0], np.clip(cuts, 1, rows), [rows]])).astype(np.int64)
 scatter_runs = _launcher(_scatter_runs, np.float32(1.0))
 dilate_signed = _launcher(_dilate_signed)
 dilate_runs = _launcher(_dilate_runs)

@@ -155,7 +155,7 @@ def scatter_blur(
     else:
         blurred = _scatter_cpu(encoded, coc_px, aperture, chosen, progress)
     if gamma != 1.0:
-        blurred = _power(blurred, 1.0 / gamma)
+        blurred = _power(blurred, 1.0 / gamma, fresh=True)
     dilated = None
     if return_dilated:
         dilated = _dilated_cpu(coc_px, aperture, chosen)
@@ -163,15 +163,16 @@ def scatter_blur(
                         extras={"backend": chosen, "aperture": aperture.name, "gamma": gamma})
 
 
-def _power(x: Tensor, exponent: float) -> Tensor:
-    """``x.clamp_min(0) ** exponent`` in a new tensor.
+def _power(x: Tensor, exponent: float, fresh: bool = False) -> Tensor:
+    """``x.clamp_min(0) ** exponent``, in a new tensor unless ``x`` is ``fresh`` (the renderer's own output).
 
     Without autograd it is computed as exp(exponent · log x) in place (log 0 = -inf gives 0): about 3x
     faster than torch's ``pow`` on a 1920x1080 image on this CPU, within 1e-7 of it.
     """
     if x.requires_grad:
         return x.clamp_min(0) ** exponent
-    return x.clamp_min(0).log_().mul_(exponent).exp_()
+    x = x.clamp_min_(0) if fresh else x.clamp_min(0)
+    return x.log_().mul_(exponent).exp_()
 
 
 def _scatter_cpu(image: Tensor, coc_px: Tensor, aperture: Aperture, backend: str, progress: bool) -> Tensor:
@@ -197,19 +198,15 @@ def _scatter_numba_one(img: np.ndarray, coc: np.ndarray, aperture: Aperture, out
 
     table = span_table(aperture)
     max_radius = max(float(np.abs(coc).max()), MIN_RADIUS_PX)
-    dy_lo, dy_hi = row_rows(max_radius, table.ymin, table.ymax)
-    reach = max(-dy_lo, dy_hi) + 1
-    height, width = coc.shape
-    bands = _band_rows(reach, width)
+    height = coc.shape[0]
     img = np.ascontiguousarray(img, dtype=np.float32)
     coc = np.ascontiguousarray(coc, dtype=np.float32)
     # Chunks of rows, so a progress bar can advance; each chunk is still parallel inside.
-    chunk = height if not progress else max(bands, bands * max(1, height // (bands * 20)))
+    step = height if not progress else max(64, height // 20)
     bar = _progress_bar(height, progress, "scatter")
-    for row0 in range(0, height, chunk):
-        row1 = min(height, row0 + chunk)
-        scatter_spans(img, coc, table.ymin, table.ymax, table.cells, row0, row1, bands, reach,
-                      MIN_RADIUS_PX, out)
+    for row0 in range(0, height, step):
+        row1 = min(height, row0 + step)
+        scatter_spans(img, coc, table, out, max_radius, MIN_RADIUS_PX, row0, row1)
         bar.update(row1 - row0)
     bar.close()
 
