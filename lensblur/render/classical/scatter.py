@@ -197,7 +197,7 @@ def _scatter_numba_one(img: np.ndarray, coc: np.ndarray, aperture: Aperture, out
     from .._kernels.scatter_numba import scatter_spans
 
     table = span_table(aperture)
-    max_radius = max(float(np.abs(coc).max()), MIN_RADIUS_PX)
+    max_radius = max(float(coc.max()), -float(coc.min()), MIN_RADIUS_PX)  # no |coc| temporary
     height = coc.shape[0]
     img = np.ascontiguousarray(img, dtype=np.float32)
     coc = np.ascontiguousarray(coc, dtype=np.float32)
