@@ -112,6 +112,17 @@ def test_span_kernel_matches_reference_for_any_tile_and_chunk_layout(name):
             np.testing.assert_array_equal(out, outs[0])
 
 
+def test_span_kernel_is_compiled_once_before_the_threads_start():
+    # the warm-up call must have the argument types of real calls; otherwise each process's first render
+    # would compile a second copy inside a worker thread (and without the SLP vectoriser)
+    from lensblur.render._kernels.scatter_numba import _scatter_spans
+
+    image, coc = _random_case(6, shape=(2, 3, 40, 50), max_radius=7.0)
+    for aperture in (Aperture(), Aperture(blades=5)):
+        scatter_blur(image, coc, aperture=aperture, gamma=2.2, progress=True)
+    assert len(_scatter_spans.signatures) == 1
+
+
 @pytest.mark.parametrize("name", sorted(APERTURES))
 def test_torch_matches_reference(name):
     image, coc = _random_case(5)

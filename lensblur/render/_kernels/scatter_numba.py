@@ -31,6 +31,7 @@ import numba
 import numpy as np
 
 from ...optics import apertures
+from ...types import Aperture
 
 
 def _jit_with(func, **globals_override):
@@ -516,20 +517,31 @@ def scatter_spans(image, coc, table, out, max_radius, min_radius, row0=0, row1=N
         _scatter_spans(image, coc, table.ymin, table.ymax, table.cells, table.mirror, bounds, worker, workers, reach,
                        reach_x, min_radius, ring, tile, out, np.float32(1.0))
 
-    first = 0
-    if not _scatter_spans.signatures:  # the first call in a process compiles, with the SLP vectoriser on
-        with _slp_vectoriser():
-            run(0)
-        first = 1
-    if workers - first <= 1:
-        for worker in range(first, workers):
-            run(worker)
+    _compile_spans()
+    if workers == 1:
+        run(0)
         return
-    with concurrent.futures.ThreadPoolExecutor(workers - first - 1) as pool:
-        others = [pool.submit(run, worker) for worker in range(first + 1, workers)]
-        run(first)  # this thread takes a chunk too
+    with concurrent.futures.ThreadPoolExecutor(workers - 1) as pool:
+        others = [pool.submit(run, worker) for worker in range(1, workers)]
+        run(0)  # this thread takes a chunk too
         for other in others:
             other.result()  # re-raises a worker's error
+
+
+def _compile_spans():
+    """Compile ``_scatter_spans`` (or load it from numba's cache) once per process, before any thread runs it.
+
+    On a one-pixel image with the argument types of every real call, so the first real call is already
+    parallel; compiled with the SLP vectoriser on.
+    """
+    if _scatter_spans.signatures:
+        return
+    pixel = np.ones((3, 1, 1), dtype=np.float32)
+    circle = apertures.span_table(Aperture())
+    with _slp_vectoriser():
+        _scatter_spans(pixel, np.zeros((1, 1), dtype=np.float32), circle.ymin, circle.ymax, circle.cells,
+                       circle.mirror, np.array([0, 1], dtype=np.int64), 0, 1, 2, 2, 0.5, 4, 1, pixel.copy(),
+                       np.float32(1.0))
 
 
 def balanced_chunks(coc, n_chunks, min_radius):
