@@ -146,14 +146,25 @@ def _span_table(blades: int | None, rotation_deg: float, roundness: float) -> Sp
     step = (ymax - ymin) / (_GRID - 1)
     cxl = np.concatenate([[0.0], np.cumsum(0.5 * (xl[1:] + xl[:-1]) * step)])
     cxr = np.concatenate([[0.0], np.cumsum(0.5 * (xr[1:] + xr[:-1]) * step)])
-    if abs(ymin + ymax) < 1e-9 and _symmetric(cxl, 1e-9) and _symmetric(cxr, 1e-9):
-        # symmetric about the horizontal axis (an even blade count, or an odd one turned by half a
-        # blade): remove the sampling's rounding so that the table is exactly so (SpanTable.mirror)
+    if _symmetric_top_to_bottom(blades, rotation_deg):
+        # an even blade count, or an odd one turned by half a blade: remove the sampling's rounding
+        # (up to 2e-4 where a blade edge is level) so that the table is exactly so (SpanTable.mirror)
         ymax = 0.5 * (ymax - ymin)
         ymin = -ymax
         cxl = 0.5 * (cxl + cxl[-1] - cxl[::-1])
         cxr = 0.5 * (cxr + cxr[-1] - cxr[::-1])
     return SpanTable(ymin, ymax, cxl, cxr, float(cxr[-1] - cxl[-1]))
+
+
+def _symmetric_top_to_bottom(blades: int, rotation_deg: float) -> bool:
+    """Whether an n-gon (any roundness) is its own mirror image in the horizontal axis.
+
+    Mirroring maps the vertex at angle v to -v; the vertices v + k·360/n map onto themselves exactly
+    when 2v is a multiple of 360/n (v = 90° + rotation).
+    """
+    sector = 360.0 / blades
+    turns = (2.0 * (90.0 + rotation_deg)) / sector
+    return abs(turns - round(turns)) < 1e-9
 
 
 def _lerp(table: np.ndarray, ymin: float, ymax: float, t: float) -> float:

@@ -27,7 +27,8 @@ def test_polygon_footprint_area(blades):
 @pytest.mark.parametrize(
     "kwargs, mirror",
     [({}, True), ({"blades": 6}, True), ({"blades": 5, "rotation_deg": 18}, True),
-     ({"blades": 8, "rotation_deg": 22.5, "roundness": 0.5}, True), ({"blades": 5}, False),
+     ({"blades": 8, "rotation_deg": 22.5, "roundness": 0.5}, True), ({"blades": 4, "rotation_deg": 45}, True),
+     ({"blades": 5}, False),
      ({"blades": 6, "rotation_deg": 10}, False), ({"blades": 7, "rotation_deg": 10, "roundness": 0.3}, False)],
 )
 def test_span_table_knows_when_the_shape_is_symmetric_top_to_bottom(kwargs, mirror):
