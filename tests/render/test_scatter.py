@@ -6,7 +6,9 @@ import torch
 from lensblur.errors import InputError, InvalidParameterError, UnknownNameError
 from lensblur.optics.apertures import MIN_RADIUS_PX, footprint, span_table
 from lensblur.render import ScatterBlur, scatter_blur
-from lensblur.render._kernels.scatter_numba import scatter_spans
+from lensblur.render._kernels import scatter_numba
+from lensblur.render._kernels.scatter_numba import scatter_runs, scatter_spans
+from lensblur.render.classical import custom_kernel
 from lensblur.render.classical.scatter import scatter_reference
 from lensblur.types import Aperture
 
@@ -83,28 +85,37 @@ def test_numba_matches_reference_across_bands_and_thread_counts(name):
     assert torch.equal(results[0].image, results[-1].image)
 
 
-@pytest.mark.parametrize("name", [*sorted(APERTURES), "level-hexagon"])
-def test_span_kernel_matches_reference_for_any_tile_and_chunk_layout(name):
+@pytest.mark.parametrize("name", [*sorted(ALL_APERTURES), "level-hexagon"])
+def test_ring_kernels_match_reference_for_any_tile_and_chunk_layout(name):
     # 7-column tiles and 5 row chunks: most footprints cross a tile or chunk edge (their strips are
     # clipped there and redone in the next); 100 rows wrap the 32-row ring. Circle and level hexagon
-    # take the mirrored path (strips at -j reused from +j), the others the direct one.
-    aperture = {**APERTURES, "level-hexagon": Aperture(blades=6)}[name]
+    # take the mirrored path (strips at -j reused from +j), the other shapes the direct one, the
+    # kernel image its run tables.
+    aperture = {**ALL_APERTURES, "level-hexagon": Aperture(blades=6)}[name]
     image, coc = _random_case(5, shape=(1, 3, 100, 31), max_radius=11.0)
     img, radius = image[0].numpy(), coc[0, 0].numpy()
     slow = scatter_reference(img.astype(np.float64), radius, aperture)
-    table = span_table(aperture)
-    extent = float(np.abs(radius).max())
+    if aperture.kernel is None:
+        table, extent = span_table(aperture), float(np.abs(radius).max())
+
+        def render(out, rows=(0, None), **layout):
+            scatter_spans(img, radius, table, out, extent, MIN_RADIUS_PX, *rows, **layout)
+    else:
+        bin_index, runs = custom_kernel.kernel_tables(radius, aperture)
+
+        def render(out, rows=(0, None), **layout):
+            scatter_runs(img, radius, bin_index, runs, out, MIN_RADIUS_PX, *rows, **layout)
     for tile in (960, 7):
         outs = []
         for chunks in (1, 5):
             out = np.full_like(img, np.nan)
-            scatter_spans(img, radius, table, out, extent, MIN_RADIUS_PX, tile=tile, chunks=chunks)
+            render(out, tile=tile, chunks=chunks)
             assert np.abs(out - slow).max() <= 1e-4, (tile, chunks)
             outs.append(out)
         # rows rendered in slices (the progress bar's path)
         out = np.full_like(img, np.nan)
         for row0 in range(0, 100, 37):
-            scatter_spans(img, radius, table, out, extent, MIN_RADIUS_PX, row0, min(100, row0 + 37), tile=tile)
+            render(out, (row0, min(100, row0 + 37)), tile=tile)
         outs.append(out)
         # the row layout does not change a bit (tiles do, by float rounding: a run entering a tile
         # starts that tile's running sums)
@@ -112,15 +123,14 @@ def test_span_kernel_matches_reference_for_any_tile_and_chunk_layout(name):
             np.testing.assert_array_equal(out, outs[0])
 
 
-def test_span_kernel_is_compiled_once_before_the_threads_start():
+def test_ring_kernels_are_compiled_once_before_the_threads_start():
     # the warm-up call must have the argument types of real calls; otherwise each process's first render
     # would compile a second copy inside a worker thread (and without the SLP vectoriser)
-    from lensblur.render._kernels.scatter_numba import _scatter_spans
-
     image, coc = _random_case(6, shape=(2, 3, 40, 50), max_radius=7.0)
-    for aperture in (Aperture(), Aperture(blades=5)):
+    for aperture in (Aperture(), Aperture(blades=5), ALL_APERTURES["kernel-image"]):
         scatter_blur(image, coc, aperture=aperture, gamma=2.2, progress=True)
-    assert len(_scatter_spans.signatures) == 1
+    assert len(scatter_numba._scatter_spans.signatures) == 1
+    assert len(scatter_numba._scatter_runs.signatures) == 1
 
 
 @pytest.mark.parametrize("name", sorted(APERTURES))

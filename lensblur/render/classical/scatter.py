@@ -183,10 +183,6 @@ def _scatter_cpu(image: Tensor, coc_px: Tensor, aperture: Aperture, backend: str
     for b in range(img.shape[0]):
         if backend == "reference":
             out[b] = scatter_reference(img[b].astype(np.float64), coc[b, 0], aperture)
-        elif aperture.kernel is not None:
-            from .custom_kernel import scatter_kernel_image
-
-            out[b] = scatter_kernel_image(img[b], coc[b, 0], aperture, progress=progress)
         else:
             _scatter_numba_one(img[b], coc[b, 0], aperture, out[b], progress)
     return torch.from_numpy(out).to(device=device, dtype=dtype)
@@ -194,19 +190,30 @@ def _scatter_cpu(image: Tensor, coc_px: Tensor, aperture: Aperture, backend: str
 
 def _scatter_numba_one(img: np.ndarray, coc: np.ndarray, aperture: Aperture, out: np.ndarray,
                        progress: bool) -> None:
-    from .._kernels.scatter_numba import scatter_spans
+    from .._kernels.scatter_numba import scatter_runs, scatter_spans
 
-    table = span_table(aperture)
-    max_radius = max(float(coc.max()), -float(coc.min()), MIN_RADIUS_PX)  # no |coc| temporary
-    height = coc.shape[0]
     img = np.ascontiguousarray(img, dtype=np.float32)
     coc = np.ascontiguousarray(coc, dtype=np.float32)
-    # Chunks of rows, so a progress bar can advance; each chunk is still parallel inside.
+    if aperture.kernel is None:
+        table = span_table(aperture)
+        max_radius = max(float(coc.max()), -float(coc.min()), MIN_RADIUS_PX)  # no |coc| temporary
+
+        def render(row0: int, row1: int) -> None:
+            scatter_spans(img, coc, table, out, max_radius, MIN_RADIUS_PX, row0, row1)
+    else:
+        from .custom_kernel import kernel_tables
+
+        bin_index, runs = kernel_tables(coc, aperture)
+
+        def render(row0: int, row1: int) -> None:
+            scatter_runs(img, coc, bin_index, runs, out, MIN_RADIUS_PX, row0, row1)
+    # Slices of rows, so a progress bar can advance; each slice is still parallel inside.
+    height = coc.shape[0]
     step = height if not progress else max(64, height // 20)
     bar = _progress_bar(height, progress, "scatter")
     for row0 in range(0, height, step):
         row1 = min(height, row0 + step)
-        scatter_spans(img, coc, table, out, max_radius, MIN_RADIUS_PX, row0, row1)
+        render(row0, row1)
         bar.update(row1 - row0)
     bar.close()
 
