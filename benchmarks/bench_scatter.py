@@ -1,7 +1,8 @@
 """Speed of the classical scatter at 1920x1080 (benchmark, not a test).
 
 Scene: the bundled Middlebury Motorcycle photo and its true disparity (holes filled), resized to
-1920x1080, focused on the engine, with K set so the largest blur radius is 5 / 15 / 25 / 50 px. Times
+1920x1080, focused on the engine, with K set so the largest blur radius is 5 / 15 / 25 / 50 px;
+apertures: circle, 6 blades, and a 41x41 heart-shaped kernel image. Times
 are medians (and inter-quartile ranges) of repeated runs of the full public call
 (``lensblur.scatter_blur``: gamma 2.2 encode/decode, conversions, kernel), after a warm-up run that
 compiles the numba kernels. Ratios compare methods measured in the same run.
@@ -37,6 +38,12 @@ def _scene(height=1080, width=1920):
     return image.contiguous(), disparity, focus
 
 
+def _heart(size=41):
+    """A heart-shaped aperture picture (1 = open), as a user would draw one for a custom kernel."""
+    yy, xx = np.mgrid[-1:1:size * 1j, -1:1:size * 1j]
+    return (((xx**2 + (yy + 0.1) ** 2 - 0.6) ** 3 - xx**2 * (yy + 0.1) ** 3 * 2) < 0).astype(np.float64)
+
+
 def _time(fn, repeats):
     fn()  # warm-up (numba compile, caches)
     times = []
@@ -60,19 +67,22 @@ def main() -> None:
     print(f"# focus disparity {focus:.3f}; mean |r| / max |r| = "
           f"{float((disparity - focus).abs().mean()) / spread:.2f}; median (IQR) of {args.repeats} runs\n")
     rows = []
+    heart = lb.Aperture(kernel=_heart())
     for radius in RADII:
         coc = (radius / spread) * (disparity - focus)
         circle = _time(lambda coc=coc: lb.scatter_blur(image, coc, gamma=2.2), args.repeats)
         hexagon = _time(lambda coc=coc: lb.scatter_blur(image, coc, gamma=2.2, aperture=lb.Aperture(blades=6)),
                         args.repeats)
-        rows.append((radius, circle, hexagon, coc))
-    print("| max radius (px) | circle, default CPU path (s) | 6-blade (s) | 6-blade / circle |")
-    print("|---:|---:|---:|---:|")
-    for radius, circle, hexagon, _ in rows:
+        kernel = _time(lambda coc=coc: lb.scatter_blur(image, coc, gamma=2.2, aperture=heart), args.repeats)
+        rows.append((radius, circle, hexagon, kernel, coc))
+    print("| max radius (px) | circle, default CPU path (s) | 6-blade (s) | 6-blade / circle | "
+          "kernel image, heart (s) | heart / circle |")
+    print("|---:|---:|---:|---:|---:|---:|")
+    for radius, circle, hexagon, kernel, _ in rows:
         print(f"| {radius} | {circle[0]:.3f} ({circle[1]:.3f}) | {hexagon[0]:.3f} ({hexagon[1]:.3f}) | "
-              f"{hexagon[0] / circle[0]:.2f} |")
+              f"{hexagon[0] / circle[0]:.2f} | {kernel[0]:.3f} ({kernel[1]:.3f}) | {kernel[0] / circle[0]:.2f} |")
 
-    radius, circle, _, coc = rows[2]
+    radius, circle, _, _, coc = rows[2]
     img = np.ascontiguousarray(image[0].numpy() ** 2.2, dtype=np.float32)
     c = np.ascontiguousarray(coc[0, 0].numpy(), dtype=np.float32)
     out = np.empty_like(img)
