@@ -9,7 +9,7 @@ from lensblur.render import ScatterBlur, scatter_blur
 from lensblur.render._kernels import scatter_numba
 from lensblur.render._kernels.scatter_numba import scatter_runs, scatter_spans
 from lensblur.render.classical import custom_kernel
-from lensblur.render.classical.scatter import scatter_reference
+from lensblur.render.classical.scatter import dilated_coc_reference, scatter_reference
 from lensblur.types import Aperture
 
 APERTURES = {
@@ -209,6 +209,18 @@ def test_dilated_defocus_is_the_signed_max_over_covering_discs():
     inside = np.hypot(xx - 10, yy - 10) <= 5.0
     assert (dilated.numpy()[inside] == 5).all()
     assert dilated[0, 0] == -3 and dilated[20, 20] == 0  # own value kept where nothing larger covers
+
+
+@pytest.mark.parametrize("name", sorted(APERTURES))
+@pytest.mark.parametrize("step", [0.25, 0.5])
+def test_dilated_defocus_equals_reference_when_spans_end_on_half_pixels(name, step):
+    # radii on a quarter / half pixel grid put strip edges on table samples and span ends on x.5, where
+    # a kernel that rounds differently from the definition flips a whole pixel
+    rng = np.random.default_rng(int(step * 8))
+    radius = (rng.integers(-36, 37, (40, 37)) * step).astype(np.float32)
+    fast = scatter_blur(torch.rand(1, 3, 40, 37), torch.from_numpy(radius)[None, None], aperture=APERTURES[name],
+                        return_dilated=True).dilated_coc_px[0, 0].numpy()
+    np.testing.assert_array_equal(fast, dilated_coc_reference(radius, APERTURES[name]))
 
 
 def test_module_equals_function(tiny_scene):

@@ -379,6 +379,7 @@ def _dilate_signed(coc, ymin, ymax, cxl, cxr, band_rows, reach, min_radius, out,
     """
     height, width = coc.shape
     levels = _levels(width)
+    log2 = _floor_log2(width)
     n_bands = (height + band_rows - 1) // band_rows
     n_workers = min(n_bands, workers)
     for worker in numba.prange(n_workers):
@@ -386,17 +387,35 @@ def _dilate_signed(coc, ymin, ymax, cxl, cxr, band_rows, reach, min_radius, out,
             y0 = band * band_rows
             y1 = min(height, y0 + band_rows)
             table = np.full((y1 - y0, levels, width), _FLOOR, dtype=np.int32)
+            edge_t = np.empty(2 * reach + 4)
+            edge_l = np.empty(2 * reach + 4)
+            edge_r = np.empty(2 * reach + 4)
             for sy in range(max(0, y0 - reach), min(height, y1 + reach)):
                 for sx in range(width):
                     signed = coc[sy, sx]
                     value = np.int32(int(signed))  # truncation toward zero, as BokehMe's int cast
                     rho = max(abs(signed), min_radius)
                     dy_lo, dy_hi = _row_rows_nb(rho, ymin, ymax)
-                    for ty in range(max(y0, sy + dy_lo), min(y1 - 1, sy + dy_hi) + 1):
-                        length, xl, xr = _row_span_nb(rho, ty - sy, ymin, ymax, cxl, cxr)
-                        if length > 0.0:
-                            _chmax(table[ty - y0], int(math.floor(sx + xl + 0.5)), int(math.floor(sx + xr + 0.5)),
-                                   value, width)
+                    ty_lo = max(y0, sy + dy_lo)
+                    n = min(y1 - 1, sy + dy_hi) + 1 - ty_lo
+                    # apertures.row_span's arithmetic exactly (this map is tested for equality), but each
+                    # boundary read once: strip dy's lower edge (dy + 0.5) / rho is strip dy + 1's upper
+                    # edge, and _lerp clamps like row_span's clamp of t to [ymin, ymax]
+                    for k in range(n + 1):
+                        t = (ty_lo - sy - 0.5 + k) / rho
+                        edge_t[k] = t
+                        edge_l[k] = _lerp_nb(cxl, ymin, ymax, t)
+                        edge_r[k] = _lerp_nb(cxr, ymin, ymax, t)
+                    for k in range(n):
+                        t0 = max(edge_t[k], ymin)
+                        t1 = min(edge_t[k + 1], ymax)
+                        if t1 - t0 <= 1e-12:
+                            continue  # row_span's empty strip
+                        scale = rho / (t1 - t0)
+                        xl = (edge_l[k + 1] - edge_l[k]) * scale
+                        xr = (edge_r[k + 1] - edge_r[k]) * scale
+                        _chmax(table, ty_lo + k - y0, int(math.floor(sx + xl + 0.5)), int(math.floor(sx + xr + 0.5)),
+                               value, width, log2)
             _resolve(table, out, y0)
 
 
@@ -405,6 +424,7 @@ def _dilate_runs(coc, bin_index, start, run_dy, run_x0, run_x1, band_rows, reach
     """``_dilate_signed`` for footprints given as run tables (kernel-image apertures)."""
     height, width = coc.shape
     levels = _levels(width)
+    log2 = _floor_log2(width)
     n_bands = (height + band_rows - 1) // band_rows
     n_workers = min(n_bands, workers)
     for worker in numba.prange(n_workers):
@@ -419,7 +439,7 @@ def _dilate_runs(coc, bin_index, start, run_dy, run_x0, run_x1, band_rows, reach
                     for j in range(start[k], start[k + 1]):
                         ty = sy + run_dy[j]
                         if y0 <= ty < y1:
-                            _chmax(table[ty - y0], sx + run_x0[j], sx + run_x1[j], value, width)
+                            _chmax(table, ty - y0, sx + run_x0[j], sx + run_x1[j], value, width, log2)
             _resolve(table, out, y0)
 
 
@@ -431,21 +451,31 @@ def _levels(width):
     return levels
 
 
+@numba.njit(cache=True)
+def _floor_log2(width):
+    """floor(log2(n)) for n = 0..width (0 for n = 0): the sparse-table level of a span of n columns."""
+    log2 = np.zeros(width + 1, dtype=np.int64)
+    for n in range(2, width + 1):
+        log2[n] = log2[n >> 1] + 1
+    return log2
+
+
 @numba.njit(cache=True, inline="always")
-def _chmax(table_row, a, b, value, width):
-    """Record max(value) over columns a..b (clipped) in a sparse table: two O(1) writes."""
+def _chmax(table, i, a, b, value, width, log2):
+    """Record max(value) over columns a..b (clipped) of row i in a sparse table: two O(1) writes.
+
+    No row view (a view costs a reference-count update per call); the level from a lookup.
+    """
     a = max(a, 0)
     b = min(b, width - 1)
     if a > b:
         return
-    k = 0
-    while (2 << k) <= b - a + 1:
-        k += 1
-    if value > table_row[k, a]:
-        table_row[k, a] = value
+    k = log2[b - a + 1]
+    if value > table[i, k, a]:
+        table[i, k, a] = value
     j = b - (1 << k) + 1
-    if value > table_row[k, j]:
-        table_row[k, j] = value
+    if value > table[i, k, j]:
+        table[i, k, j] = value
 
 
 @numba.njit(cache=True)
