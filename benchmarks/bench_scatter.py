@@ -93,6 +93,8 @@ def main() -> None:
     print("|---|---:|---:|---:|")
     kernel = _time(lambda: _scatter_numba_one(img, c, lb.Aperture(), out, False), args.repeats)
     print(f"| lensblur row-span scatter (numba, default), public call | {circle[0]:.3f} | 1.0x | |")
+    dilated = _time(lambda: lb.scatter_blur(image, coc, gamma=2.2, return_dilated=True), args.repeats)
+    print(f"| the same with BokehMe's dilated defocus map (return_dilated=True) | {dilated[0]:.3f} | | |")
     print(f"| lensblur row-span kernel alone (no checks, no gamma) | {kernel[0]:.3f} | | 1.0x |")
     threads = numba.get_num_threads()
     if threads > 1:
