@@ -26,7 +26,6 @@ import concurrent.futures
 import contextlib
 import functools
 import math
-import types
 
 import numba
 import numpy as np
@@ -34,20 +33,8 @@ import numpy as np
 from ...optics import apertures
 from ...types import Aperture
 
-
-def _jit_with(func, **globals_override):
-    """Compile the plain-Python ``func`` with numba, its helper globals replaced by compiled ones.
-
-    The footprint geometry is written once, as readable Python in ``optics.apertures``; compiling that
-    same code here is what makes the fast kernel and the reference agree by construction.
-    """
-    clone = types.FunctionType(func.__code__, {**func.__globals__, **globals_override}, func.__name__,
-                               func.__defaults__, func.__closure__)
-    return numba.njit(cache=False)(clone)
-
-
+# the definition's own helpers, compiled: the dilated map repeats apertures.row_span's arithmetic exactly
 _lerp_nb = numba.njit(cache=True)(apertures._lerp)
-_row_span_nb = _jit_with(apertures.row_span, _lerp=_lerp_nb)
 _row_rows_nb = numba.njit(cache=True)(apertures.row_rows)
 
 
@@ -58,12 +45,13 @@ def _scatter_spans(image, coc, ymin, ymax, cells, mirror, bounds, worker, n_work
 
     ``image`` is already gamma-encoded; ``out`` receives the normalised result in the rows of the
     chunks ``bounds[c]:bounds[c + 1]``, which are dealt out to the threads in turn. ``reach`` and
-    ``reach_x`` are one more than the largest row and column offset any footprint spans. ``cells[i]`` holds the boundary
-    integrals at table sample i and their steps to sample i + 1, so ``apertures.row_span``'s two
-    interpolated reads are one 4-float load each. ``mirror``: the shape is symmetric about its
-    horizontal axis (``SpanTable.mirror``), so the strips at row offsets j and -j are equal and each
-    pair is computed once. ``unit`` is 1.0, passed in so that the weight lane is multiplied like the
-    colour lanes and the four lanes of a write compile to one vector operation.
+    ``reach_x`` are one more than the largest row and column offset any footprint spans. ``cells[i]``
+    holds the boundary integrals at table sample i and their steps to sample i + 1, so
+    ``apertures.row_span``'s two interpolated reads are one 4-float load each. ``mirror``: the shape
+    is symmetric about its horizontal axis (``SpanTable.mirror``), so the strips at row offsets j and
+    -j are equal and each pair is computed once. ``ring`` and ``tile`` come from ``_ring_layout``.
+    ``unit`` is 1.0, passed in so that the weight lane is multiplied like the colour lanes and the
+    lanes of a write compile to one vector operation.
 
     A chunk is swept tile by tile (``tile`` columns), and each tile source row by source row into a
     ring of rows: once the sources of row sy are in, output row sy - reach + 1 is complete, so it is
