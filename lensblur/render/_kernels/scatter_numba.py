@@ -511,9 +511,9 @@ def scatter_spans(image, coc, table, out, max_radius, min_radius, row0=0, row1=N
     work, dealt out to the threads in turn; ``tile`` is the sweep width in columns (see
     ``_scatter_spans``; default from ``_ring_layout``). Any chunk layout gives the same bits (tile
     layouts differ by float rounding). Plain threads running a serial GIL-free kernel rather than a
-    numba parallel loop: compiled as a ``prange`` loop over the threads, this kernel gave wrong sums
-    even on one thread (numba's parallel-loop rewriting; not tracked down further), and a serial
-    kernel is easier to reason about.
+    numba parallel loop: compiled with ``parallel=True`` (with a ``prange`` loop over the threads, or
+    even without one), this kernel gives wrong sums on one thread (numba's parallel rewriting; not
+    tracked down further), and a serial kernel is easier to reason about.
     """
     row1 = coc.shape[0] if row1 is None else row1
     dy_lo, dy_hi = apertures.row_rows(max_radius, table.ymin, table.ymax)
