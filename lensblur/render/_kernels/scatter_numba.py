@@ -508,14 +508,10 @@ def scatter_spans(image, coc, table, out, max_radius, min_radius, row0=0, row1=N
     even without one), this kernel gives wrong sums on one thread (numba's parallel rewriting; not
     tracked down further), and a serial kernel is easier to reason about.
     """
-    row1 = coc.shape[0] if row1 is None else row1
     dy_lo, dy_hi = apertures.row_rows(max_radius, table.ymin, table.ymax)
     reach = max(-dy_lo, dy_hi) + 1
     reach_x = math.ceil(max_radius + 0.5) + 1  # the unit shape lies within |x| <= 1
-    ring, default_tile = _ring_layout(reach, coc.shape[1])
-    tile = tile or default_tile
-    bounds = balanced_chunks(coc[row0:row1], chunks or numba.get_num_threads(), min_radius) + row0
-    workers = min(numba.get_num_threads(), len(bounds) - 1)
+    ring, tile, bounds, workers = _plan(coc, row0, row1, reach, tile, chunks, min_radius)
     _compile_spans()
     _in_threads(workers, lambda worker: _scatter_spans(
         image, coc, table.ymin, table.ymax, table.cells, table.mirror, bounds, worker, workers, reach, reach_x,
@@ -527,18 +523,25 @@ def scatter_runs(image, coc, bin_index, runs, out, min_radius, row0=0, row1=None
 
     ``bin_index`` (H, W) picks each source's radius bin in the tables (see ``optics.kernel_image``).
     """
-    row1 = coc.shape[0] if row1 is None else row1
     start, run_dy, run_x0, run_x1, run_value = runs
     reach = int(np.abs(run_dy).max()) + 1 if run_dy.size else 1
     reach_x = int(max(np.abs(run_x0).max(), np.abs(run_x1).max())) + 2 if run_dy.size else 1
-    ring, default_tile = _ring_layout(reach, coc.shape[1])
-    tile = tile or default_tile
-    bounds = balanced_chunks(coc[row0:row1], chunks or numba.get_num_threads(), min_radius) + row0
-    workers = min(numba.get_num_threads(), len(bounds) - 1)
+    ring, tile, bounds, workers = _plan(coc, row0, row1, reach, tile, chunks, min_radius)
     _compile_runs(image, coc, bin_index, runs, out)
     _in_threads(workers, lambda worker: _scatter_runs(
         image, coc, bin_index, start, run_dy, run_x0, run_x1, run_value, bounds, worker, workers, reach, reach_x,
         ring, tile, out, np.float32(1.0)))
+
+
+def _plan(coc, row0, row1, reach, tile, chunks, min_radius):
+    """Ring rows, tile width, chunk bounds and thread count for rendering rows [row0, row1) of ``coc``.
+
+    ``tile`` and ``chunks`` of None take the defaults (``_ring_layout``; one chunk per numba thread).
+    """
+    ring, default_tile = _ring_layout(reach, coc.shape[1])
+    row1 = coc.shape[0] if row1 is None else row1
+    bounds = balanced_chunks(coc[row0:row1], chunks or numba.get_num_threads(), min_radius) + row0
+    return ring, tile or default_tile, bounds, min(numba.get_num_threads(), len(bounds) - 1)
 
 
 def _in_threads(workers, run):
