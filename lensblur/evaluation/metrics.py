@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-__all__ = ["psnr", "masked_psnr", "ssim", "discontinuity_band"]
+__all__ = ["psnr", "masked_psnr", "ssim", "discontinuity_band", "halo_error"]
 
 
 def _pair(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -107,3 +107,33 @@ def discontinuity_band(coc_px: np.ndarray, *, jump_px: float = 1.0) -> np.ndarra
         seeds = levels == level
         band |= distance_transform_edt(~seeds) <= level
     return band
+
+
+def halo_error(rendered: np.ndarray, target: np.ndarray, coc_px: np.ndarray, *, sharp_px: float = 1.0,
+               inner_px: float = 3.0) -> float:
+    """RMS error where halos live: around a sharp subject standing before a blurred background.
+
+    Two rings of the true blur map ``coc_px`` (signed radius, negative = behind focus): the blurred
+    background (r < −2·``sharp_px``) within its own |r| of a sharp pixel (|r| <= ``sharp_px``), where the
+    scatter leaks the subject's colour outwards; and the sharp pixels within ``inner_px`` of that
+    background, where background colour spills over the subject's edge. Returns nan if the scene has no
+    sharp subject before a blurred background.
+
+    Args:
+        rendered, target: ``(H, W, 3)`` images.
+        coc_px: ``(H, W)`` true signed blur radius.
+    """
+    from scipy.ndimage import distance_transform_edt
+
+    r = np.asarray(coc_px, np.float64)
+    sharp = np.abs(r) <= sharp_px
+    behind = r < -2.0 * sharp_px
+    if not sharp.any() or not behind.any():
+        return math.nan
+    outer = behind & (distance_transform_edt(~sharp) <= np.abs(r))
+    inner = sharp & (distance_transform_edt(~behind) <= inner_px)
+    ring = outer | inner
+    if not ring.any():
+        return math.nan
+    diff = np.asarray(rendered, np.float64) - np.asarray(target, np.float64)
+    return float(np.sqrt(np.mean(diff[ring] ** 2)))

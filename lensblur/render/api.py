@@ -15,6 +15,7 @@ from ..optics.coc import signed_coc_px, thin_lens_strength_px
 from ..optics.focus import autofocus, resolve_focus
 from ..types import CIRCLE, Focus, Highlights, Lens, RenderResult, Scene
 from .classical.highlights import boost_highlights
+from .classical.layered import layered_blur
 from .classical.scatter import scatter_blur
 from .hybrid import hybrid_blur, neural_blur
 
@@ -23,6 +24,7 @@ log = logging.getLogger(__name__)
 __all__ = ["RENDERERS", "render", "blur_map"]
 
 RENDERERS: dict[str, Callable[..., RenderResult]] = {
+    "layered": layered_blur,   # occlusion-aware layers with the hidden background filled, scatter off the band
     "scatter": scatter_blur,   # BokehMe's classical renderer (any aperture)
     "hybrid": hybrid_blur,     # BokehMe: scatter + neural renderer fused by the predicted error map
     "neural": neural_blur,     # BokehMe's neural renderer alone (ARNet + IUNet)

@@ -1,6 +1,8 @@
 """Classical (non-learned) renderers."""
 
 from .highlights import boost_highlights
+from .layered import LayeredOptions, layered_blur, layered_reference
 from .scatter import BACKENDS, ScatterBlur, scatter_blur, scatter_reference
 
-__all__ = ["BACKENDS", "ScatterBlur", "boost_highlights", "scatter_blur", "scatter_reference"]
+__all__ = ["BACKENDS", "LayeredOptions", "ScatterBlur", "boost_highlights", "layered_blur", "layered_reference",
+           "scatter_blur", "scatter_reference"]
