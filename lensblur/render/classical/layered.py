@@ -201,8 +201,10 @@ def _kernel(radius_px: float, aperture: Aperture, foreground: bool) -> np.ndarra
     (in front of focus) draws the aperture turned 180° itself, so its correlation kernel is cover as is.
     """
     dy0, dx0, cover = footprint(max(radius_px, MIN_RADIUS_PX), aperture)
-    assert dy0 == -(cover.shape[0] // 2) and dx0 == -(cover.shape[1] // 2), "footprints are centred"
-    return cover if foreground else cover[::-1, ::-1].copy()
+    half = max(-dy0, dy0 + cover.shape[0] - 1, -dx0, dx0 + cover.shape[1] - 1)
+    centred = np.zeros((2 * half + 1, 2 * half + 1))
+    centred[half + dy0:half + dy0 + cover.shape[0], half + dx0:half + dx0 + cover.shape[1]] = cover
+    return centred if foreground else centred[::-1, ::-1].copy()
 
 
 def _blur(x: Tensor, kernel: np.ndarray) -> Tensor:

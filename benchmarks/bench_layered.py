@@ -1,0 +1,81 @@
+"""Speed of the layered renderer against the scatter (benchmark, not a test).
+
+Scene: the bundled Middlebury Motorcycle photo and its true disparity (holes filled), resized to
+1920x1080 (and optionally 6000x4000), focused on the engine, K set so the largest blur radius is 25 or
+50 px; circle aperture, gamma 2.2, the full public calls (``layered_blur`` includes its scatter pass for the
+off-band pixels). Medians (IQR) of repeated runs after a warm-up; the ratio is measured in the same run.
+
+    .venv/bin/python benchmarks/bench_layered.py [--repeats 5] [--large]
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import resource
+import statistics
+import time
+
+import torch
+import torch.nn.functional as F
+
+import lensblur as lb
+from lensblur.render.classical.layered import layered_blur
+
+RADII = (25, 50)
+
+
+def _scene(height: int, width: int):
+    sample = lb.io.motorcycle()
+    disparity = lb.depth.fill_holes(sample.depth).normalized().values
+    image = F.interpolate(sample.image, size=(height, width), mode="bilinear", align_corners=False).clamp(0, 1)
+    disparity = F.interpolate(disparity, size=(height, width), mode="bilinear", align_corners=False)
+    focus = float(disparity[0, 0, int(300 / 500 * height), int(390 / 741 * width)])
+    return image.contiguous(), disparity, focus
+
+
+def _time(fn, repeats: int) -> tuple[float, float]:
+    fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    q = statistics.quantiles(times, n=4) if len(times) > 1 else [times[0]] * 3
+    return statistics.median(times), q[2] - q[0]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--large", action="store_true", help="also 6000x4000 at max radius 50 (one run)")
+    args = parser.parse_args()
+    print(f"# layered vs scatter, {platform.processor() or platform.machine()}, torch {torch.__version__}, "
+          f"{torch.get_num_threads()} threads\n")
+    print("| size | max radius (px) | scatter (s) | layered (s) | layered / scatter | band share |")
+    print("|---|---:|---:|---:|---:|---:|")
+    image, disparity, focus = _scene(1080, 1920)
+    for radius in RADII:
+        strength = radius / max(focus - float(disparity.min()), float(disparity.max()) - focus)
+        coc = (strength * (disparity - focus)).contiguous()
+        t_s, iqr_s = _time(lambda: lb.scatter_blur(image, coc, gamma=2.2), args.repeats)
+        t_l, iqr_l = _time(lambda: layered_blur(image, coc, gamma=2.2), args.repeats)
+        band = layered_blur(image, coc, gamma=2.2).extras["band"]
+        print(f"| 1920x1080 | {radius} | {t_s:.3f} ({iqr_s:.3f}) | {t_l:.3f} ({iqr_l:.3f}) | {t_l / t_s:.2f} | "
+              f"{band:.2f} |")
+    if args.large:
+        image, disparity, focus = _scene(4000, 6000)
+        strength = 50 / max(focus - float(disparity.min()), float(disparity.max()) - focus)
+        coc = (strength * (disparity - focus)).contiguous()
+        start = time.perf_counter()
+        lb.scatter_blur(image, coc, gamma=2.2)
+        t_s = time.perf_counter() - start
+        start = time.perf_counter()
+        layered_blur(image, coc, gamma=2.2)
+        t_l = time.perf_counter() - start
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2
+        print(f"| 6000x4000 | 50 | {t_s:.3f} (1 run) | {t_l:.3f} (1 run) | {t_l / t_s:.2f} | peak RSS {peak:.1f} GB |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,153 @@
+"""The layered renderer: known answers from the physics of partial occlusion, fast path = reference."""
+
+import numpy as np
+import pytest
+import torch
+
+import lensblur as lb
+from lensblur.errors import InvalidParameterError
+from lensblur.render.classical.layered import (LayeredOptions, discontinuity_mask, layer_centres, layered_blur,
+                                               layered_reference, pull_push)
+from lensblur.types import Aperture
+
+EXACT = LayeredOptions(keep_scatter_off_band=False, max_radius_lowres_px=1000)  # full resolution, layers only
+LAYERS_ONLY = LayeredOptions(keep_scatter_off_band=False)
+
+
+def _disc_scene(fg_radius_px: float, bg_radius_px: float, size: int = 64, disc: float = 14.0):
+    """A red disc of radius ``disc`` px centred in a green frame; its blur radius and the background's."""
+    yy, xx = np.mgrid[0:size, 0:size]
+    inside = (yy - size / 2 + 0.5) ** 2 + (xx - size / 2 + 0.5) ** 2 < disc ** 2
+    image = np.zeros((1, 3, size, size), np.float32)
+    image[0, 0][inside] = 1.0
+    image[0, 1][~inside] = 1.0
+    coc = np.where(inside, fg_radius_px, bg_radius_px).astype(np.float32)[None, None]
+    return torch.from_numpy(image), torch.from_numpy(coc), inside
+
+
+def test_layer_centres_are_denser_near_focus_and_end_on_the_data():
+    centres = layer_centres(-30.0, 12.0, spacing=0.2)
+    assert centres[0] == -30.0 and centres[-1] == 12.0 and 0.0 in centres
+    steps = np.diff(centres)
+    assert steps.min() >= 1.0 - 1e-9
+    assert steps[np.argmin(np.abs(centres[:-1]))] == pytest.approx(1.0)   # 1 px apart at focus
+    assert steps[0] > 3.0                                                    # ~20 % of the radius far out
+    assert layer_centres(4.5, 4.5).tolist() == [4.5]
+
+
+def test_zero_blur_is_the_identity():
+    image = torch.rand(1, 3, 24, 30)
+    out = layered_blur(image, torch.zeros(1, 1, 24, 30), options=LAYERS_ONLY).image
+    assert torch.allclose(out, image, atol=1e-6)
+
+
+@pytest.mark.parametrize("aperture", [Aperture(), Aperture(blades=5, rotation_deg=10, roundness=0.2)],
+                         ids=["circle", "5-blades"])
+@pytest.mark.parametrize("radius", [-7.3, 4.6])
+def test_one_fronto_parallel_layer_equals_the_scatter(aperture, radius):
+    image = torch.rand(1, 3, 40, 44)
+    coc = torch.full((1, 1, 40, 44), radius)
+    if radius < 0:   # behind focus the aperture is drawn upright, as the scatter draws it
+        expected = lb.scatter_blur(image, coc, aperture=aperture).image
+    else:            # in front of focus a lens draws it turned 180°: the scatter of the turned image, turned back
+        expected = lb.scatter_blur(image.flip(-1, -2), coc, aperture=aperture).image.flip(-1, -2)
+    out = layered_blur(image, coc, aperture=aperture, options=EXACT).image
+    assert torch.allclose(out, expected, atol=1e-4)
+
+
+def test_foreground_disc_over_uniform_background_conserves_energy():
+    image, coc, _ = _disc_scene(fg_radius_px=6.0, bg_radius_px=0.0)
+    for options in (EXACT, LAYERS_ONLY, LayeredOptions()):
+        out = layered_blur(image, coc, options=options).image
+        assert float(out.sum()) == pytest.approx(float(image.sum()), rel=2e-3)
+
+
+def test_revealed_background_at_a_blurred_edge_has_the_background_colour():
+    """Just inside a blurred foreground disc, the camera sees through its edge to the hidden background."""
+    image, coc, inside = _disc_scene(fg_radius_px=8.0, bg_radius_px=0.0)
+    out = layered_blur(image, coc).image[0]
+    y, x = 32, 32 - 14 + 2        # 2 px inside the disc's left edge
+    assert inside[y, x]
+    red, green, blue = (float(v) for v in out[:, y, x])
+    assert green > 0.2                         # the background shows through...
+    assert red + green == pytest.approx(1.0, abs=0.02)  # ...in its own colour: only red and green mix
+    assert blue < 1e-4
+    scatter = lb.scatter_blur(image, coc).image[0]
+    assert float(scatter[1, y, x]) < 0.05       # the scatter keeps a hard cut-out outline there
+
+
+def test_no_halo_around_a_sharp_subject_before_a_blurred_background():
+    """A nearly sharp subject (r 1.5 px) before a background blurred by 10 px: each keeps its own colour
+    beyond the subject's own blur; the scatter lets the background's light spill over the subject."""
+    image, coc, inside = _disc_scene(fg_radius_px=1.5, bg_radius_px=-10.0)
+    out = layered_blur(image, coc).image[0]
+    y, left_edge = 32, 18                      # first pixel inside the disc on row 32
+    assert inside[y, left_edge] and not inside[y, left_edge - 1]
+    assert float(out[0, y, left_edge - 3]) < 1e-3   # no subject colour beyond its own 1.5 px blur
+    assert float(out[1, y, left_edge + 2]) < 1e-3   # no background colour inside the subject's edge
+    assert 0.2 < float(out[0, y, left_edge - 1]) < 0.5   # the edge itself: the subject's blur covers it partly
+    scatter = lb.scatter_blur(image, coc).image[0]
+    assert float(scatter[1, y, left_edge + 2]) > 0.2     # the scatter's halo
+
+
+def test_fast_path_equals_the_reference():
+    torch.manual_seed(0)
+    image = torch.rand(1, 3, 36, 40)
+    coc = torch.full((1, 1, 36, 40), -6.0)
+    coc[..., 10:26, 12:30] = 5.0
+    coc[..., 4:12, 4:10] = 0.0
+    coc[..., 28:, :] = torch.linspace(-3.0, 2.0, 40)   # a slant across several layers
+    reference = layered_reference(image[0].double().numpy(), coc[0, 0].double().numpy())
+    exact = layered_blur(image, coc, options=EXACT).image[0].numpy()
+    assert np.abs(exact - reference).max() < 1e-5
+    fast = layered_blur(image, coc, options=LayeredOptions(keep_scatter_off_band=False,
+                                                             max_radius_lowres_px=2)).image[0].numpy()
+    assert np.abs(fast - reference).mean() < 0.02
+
+
+def test_pull_push_keeps_known_pixels_and_fills_holes_from_their_surroundings():
+    values = torch.rand(1, 3, 20, 24)
+    known = torch.ones(1, 1, 20, 24)
+    known[..., 5:15, 6:18] = 0
+    values[..., :, :] = torch.where(known > 0, values, torch.full_like(values, 9.0))
+    filled = pull_push(values, known)
+    assert torch.equal(filled[known.expand_as(values) > 0], values[known.expand_as(values) > 0])
+    hole = filled[..., 8:12, 9:15]
+    assert float(hole.min()) >= 0.0 and float(hole.max()) <= 1.0   # nothing of the unknown 9s leaks in
+    uniform = pull_push(torch.full((1, 1, 9, 7), 0.25), (torch.rand(1, 1, 9, 7) > 0.7).float())
+    assert torch.allclose(uniform, torch.full_like(uniform, 0.25), atol=1e-6)
+
+
+def test_discontinuity_mask_marks_jumps_and_not_slants():
+    slant = torch.linspace(-10.0, 10.0, 64).expand(1, 1, 48, 64).contiguous()  # 0.3 px of radius per px
+    assert float(discontinuity_mask(slant).max()) == 0.0
+    step = torch.full((1, 1, 48, 64), -12.0)
+    step[..., 32:] = 0.0
+    mask = discontinuity_mask(step, feather_px=0)
+    assert float(mask[0, 0, 20, 31]) == 1.0 and float(mask[0, 0, 20, 31 - 13]) == 1.0
+    assert float(mask[0, 0, 20, 0]) == 0.0
+
+
+def test_render_api_takes_the_layered_renderer_with_every_option():
+    scene = lb.Scene(torch.rand(1, 3, 40, 48), lb.DepthMap(torch.rand(1, 1, 40, 48), kind="disparity",
+                                                          scale="relative"))
+    lens = lb.Lens(strength_px=6, aperture=Aperture(blades=6))
+    out = lb.render(scene, lens=lens, focus=lb.Focus.between(0.4, 0.6), renderer="layered", progress=True)
+    assert out.image.shape == (1, 3, 40, 48) and out.extras["renderer"] == "layered"
+    heart = np.zeros((9, 9))
+    heart[2:7, 1:8] = 1
+    out = lb.render(scene, coc_px=torch.full((1, 1, 40, 48), -3.0), lens=lb.Lens(strength_px=1,
+                    aperture=Aperture(kernel=heart)), renderer="layered", gamma=2.2)
+    assert torch.isfinite(out.image).all()
+
+
+@pytest.mark.parametrize("field,value", [("spacing", 0.0), ("softness", 1.5), ("max_radius_lowres_px", 0.5),
+                                         ("jump_px", -1.0), ("feather_px", 2.5)])
+def test_bad_options_name_the_field(field, value):
+    with pytest.raises(InvalidParameterError, match=f"LayeredOptions.{field}"):
+        LayeredOptions(**{field: value})
+
+
+def test_bad_gamma_is_refused_by_name():
+    with pytest.raises(InvalidParameterError, match="gamma"):
+        layered_blur(torch.rand(1, 3, 8, 8), torch.zeros(1, 1, 8, 8), gamma=0.0, options=LAYERS_ONLY)
