@@ -58,8 +58,8 @@ def main() -> None:
     for radius in RADII:
         strength = radius / max(focus - float(disparity.min()), float(disparity.max()) - focus)
         coc = (strength * (disparity - focus)).contiguous()
-        t_s, iqr_s = _time(lambda: lb.scatter_blur(image, coc, gamma=2.2), args.repeats)
-        t_l, iqr_l = _time(lambda: layered_blur(image, coc, gamma=2.2), args.repeats)
+        t_s, iqr_s = _time(lambda coc=coc: lb.scatter_blur(image, coc, gamma=2.2), args.repeats)
+        t_l, iqr_l = _time(lambda coc=coc: layered_blur(image, coc, gamma=2.2), args.repeats)
         band = layered_blur(image, coc, gamma=2.2).extras["band"]
         print(f"| 1920x1080 | {radius} | {t_s:.3f} ({iqr_s:.3f}) | {t_l:.3f} ({iqr_l:.3f}) | {t_l / t_s:.2f} | "
               f"{band:.2f} |")

@@ -85,3 +85,11 @@ def test_render_command_error_map_needs_hybrid(files, capsys):
     assert status == 2
     assert "--save-error-map needs --renderer hybrid; got --renderer scatter" in capsys.readouterr().err
     assert not (tmp / "x.png").exists()
+
+
+def test_render_command_with_the_layered_renderer(files):
+    tmp, photo, disp = files
+    status = main(["render", str(photo), "--depth", str(disp), "--depth-kind", "disparity", "-o", str(tmp / "l.png"),
+                   "--focus-at", "16,16", "--blur", "6", "--renderer", "layered", "--quiet"])
+    assert status == 0
+    assert lb.read_image(tmp / "l.png")[0].shape == (1, 3, 32, 32)

@@ -105,8 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--backend", choices=list(lb.BACKENDS), default="auto",
                    help="numba = CPU row spans; torch = any device (CUDA when the image is there)")
     r.add_argument("--renderer", choices=list(lb.RENDERERS), default="scatter",
-                   help="scatter = classical; hybrid = BokehMe (classical + neural renderer at depth edges); "
-                        "neural = the neural renderer alone")
+                   help="scatter = classical (fast); layered = occlusion-aware layers at depth edges "
+                        "(see-through blurred foreground edges, no halos; slower); hybrid = BokehMe (classical + "
+                        "neural renderer at depth edges); neural = the neural renderer alone")
     r.add_argument("--neural-weights", type=Path, default=None,
                    help="weights for --renderer hybrid/neural: a .safetensors file, or a folder holding the "
                         "official BokehMe arnet.pth and iunet.pth (default: the weights shipped with lensblur)")

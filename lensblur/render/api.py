@@ -24,8 +24,8 @@ log = logging.getLogger(__name__)
 __all__ = ["RENDERERS", "render", "blur_map"]
 
 RENDERERS: dict[str, Callable[..., RenderResult]] = {
-    "layered": layered_blur,   # occlusion-aware layers with the hidden background filled, scatter off the band
     "scatter": scatter_blur,   # BokehMe's classical renderer (any aperture)
+    "layered": layered_blur,   # occlusion-aware layers with the hidden background filled, scatter off the band
     "hybrid": hybrid_blur,     # BokehMe: scatter + neural renderer fused by the predicted error map
     "neural": neural_blur,     # BokehMe's neural renderer alone (ARNet + IUNet)
 }
@@ -93,8 +93,10 @@ def render(
             of depth, lens and focus (for evaluation and neural renderers).
         highlights: boost clipped highlights into bokeh balls, or None.
         gamma: BokehMe's γ on linear light (1 = physically linear; higher emphasises bright pixels).
-        renderer: a name in ``RENDERERS``: "scatter" (classical, default), "hybrid" (BokehMe: classical +
-            neural at depth edges; the shipped weights), "neural" (the neural renderer alone).
+        renderer: a name in ``RENDERERS``: "scatter" (classical, default), "layered" (occlusion-aware
+            layers with the hidden background filled near depth jumps, the scatter elsewhere;
+            ``render.classical.layered``), "hybrid" (BokehMe: classical + neural at depth edges; the shipped
+            weights), "neural" (the neural renderer alone).
         backend: ``"auto"``, ``"numba"``, ``"torch"`` or ``"reference"``; the image's device decides
             for ``"auto"`` (a CUDA tensor renders on the GPU through torch).
         return_dilated: also return BokehMe's dilated signed defocus map.

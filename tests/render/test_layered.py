@@ -6,8 +6,14 @@ import torch
 
 import lensblur as lb
 from lensblur.errors import InvalidParameterError
-from lensblur.render.classical.layered import (LayeredOptions, discontinuity_mask, layer_centres, layered_blur,
-                                               layered_reference, pull_push)
+from lensblur.render.classical.layered import (
+    LayeredOptions,
+    discontinuity_mask,
+    layer_centres,
+    layered_blur,
+    layered_reference,
+    pull_push,
+)
 from lensblur.types import Aperture
 
 EXACT = LayeredOptions(keep_scatter_off_band=False, max_radius_lowres_px=1000)  # full resolution, layers only
