@@ -13,36 +13,15 @@ from __future__ import annotations
 import argparse
 import platform
 import resource
-import statistics
 import time
 
 import torch
-import torch.nn.functional as F
+from bench_scatter import _scene, _time  # the same scene and timing as the scatter's benchmark
 
 import lensblur as lb
 from lensblur.render.classical.layered import layered_blur
 
 RADII = (25, 50)
-
-
-def _scene(height: int, width: int):
-    sample = lb.io.motorcycle()
-    disparity = lb.depth.fill_holes(sample.depth).normalized().values
-    image = F.interpolate(sample.image, size=(height, width), mode="bilinear", align_corners=False).clamp(0, 1)
-    disparity = F.interpolate(disparity, size=(height, width), mode="bilinear", align_corners=False)
-    focus = float(disparity[0, 0, int(300 / 500 * height), int(390 / 741 * width)])
-    return image.contiguous(), disparity, focus
-
-
-def _time(fn, repeats: int) -> tuple[float, float]:
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    q = statistics.quantiles(times, n=4) if len(times) > 1 else [times[0]] * 3
-    return statistics.median(times), q[2] - q[0]
 
 
 def main() -> None:
@@ -54,7 +33,7 @@ def main() -> None:
           f"{torch.get_num_threads()} threads\n")
     print("| size | max radius (px) | scatter (s) | layered (s) | layered / scatter | band share |")
     print("|---|---:|---:|---:|---:|---:|")
-    image, disparity, focus = _scene(1080, 1920)
+    image, disparity, focus = _scene()
     for radius in RADII:
         strength = radius / max(focus - float(disparity.min()), float(disparity.max()) - focus)
         coc = (strength * (disparity - focus)).contiguous()

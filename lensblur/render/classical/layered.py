@@ -43,7 +43,7 @@ from ..._checks import check_coc, check_image
 from ...errors import InvalidParameterError
 from ...optics.apertures import MIN_RADIUS_PX, footprint
 from ...types import CIRCLE, Aperture, RenderResult
-from .scatter import _power, _progress_bar, scatter_blur
+from .scatter import _check_gamma, _power, _progress_bar, scatter_blur
 
 __all__ = ["LayeredOptions", "layer_centres", "layer_weights", "layered_blur", "layered_reference",
            "discontinuity_mask", "pull_push"]
@@ -387,9 +387,7 @@ def layered_blur(
     else:
         base = None
         band = None
-        if not (isinstance(gamma, (int, float)) and math.isfinite(gamma) and 0.1 <= gamma <= 10):
-            raise InvalidParameterError(
-                f"gamma must be a number in [0.1, 10] (1 = off; BokehMe uses 1..5); got {gamma!r}.")
+        _check_gamma(gamma)
     with torch.no_grad():
         encoded = _power(image, gamma) if gamma != 1.0 else image.clamp_min(0)
         out = torch.empty_like(image)

@@ -139,9 +139,7 @@ def scatter_blur(
     """
     check_image(image)
     check_coc(coc_px, like=image)
-    if not (isinstance(gamma, (int, float)) and math.isfinite(gamma) and 0.1 <= gamma <= 10):
-        raise InvalidParameterError(
-            f"gamma must be a number in [0.1, 10] (1 = off; BokehMe uses 1..5); got {gamma!r}.")
+    _check_gamma(gamma)
     chosen = _resolve_backend(backend, image)
     if aperture.kernel is not None and chosen == "torch":
         raise InvalidParameterError(
@@ -161,6 +159,12 @@ def scatter_blur(
         dilated = _dilated_cpu(coc_px, aperture, chosen)
     return RenderResult(image=blurred, coc_px=coc_px, dilated_coc_px=dilated,
                         extras={"backend": chosen, "aperture": aperture.name, "gamma": gamma})
+
+
+def _check_gamma(gamma: float) -> None:
+    if not (isinstance(gamma, (int, float)) and math.isfinite(gamma) and 0.1 <= gamma <= 10):
+        raise InvalidParameterError(
+            f"gamma must be a number in [0.1, 10] (1 = off; BokehMe uses 1..5); got {gamma!r}.")
 
 
 def _power(x: Tensor, exponent: float, fresh: bool = False) -> Tensor:
