@@ -86,7 +86,7 @@ def main() -> None:
             band = discontinuity_band(K * (base.disparity - focus))
             for name, disparity in maps.items():
                 coc = (K * (disparity - focus)).float().contiguous()
-                out = lb.scatter_blur(image, coc, gamma=GAMMA).image[0].permute(1, 2, 0).numpy().clip(0, 1)
+                out = lb.scatter_encoded(image, coc, gamma=GAMMA).image[0].permute(1, 2, 0).numpy().clip(0, 1)
                 rows[name].append(masked_psnr(out, target, band))
                 whole[name].append(psnr(out, target))
     m = {k: float(np.mean(v)) for k, v in rows.items()}
@@ -134,7 +134,7 @@ def _motorcycle() -> None:
     scores = {}
     for name, disparity in {"true": truth, **maps}.items():
         coc = (K * (disparity - focus)).float().contiguous()
-        out = lb.scatter_blur(display.contiguous(), coc, gamma=GAMMA).image[0].permute(1, 2, 0).numpy().clip(0, 1)
+        out = lb.scatter_encoded(display.contiguous(), coc, gamma=GAMMA).image[0].permute(1, 2, 0).numpy().clip(0, 1)
         if ref is None:
             ref = out
             continue

@@ -48,7 +48,7 @@ def main() -> None:
         coc = (radius / spread) * (disparity - focus)
         times = {}
         for renderer in ("scatter", "neural", "hybrid"):
-            times[renderer] = _time(lambda r=renderer, c=coc: lb.render(scene, coc_px=c, gamma=1.0, renderer=r),
+            times[renderer] = _time(lambda r=renderer, c=coc: lb.render(scene, coc_px=c, renderer=r),
                                     args.repeats)
         scale = lb.render(scene, coc_px=coc, renderer="neural").extras["scale"]
         cells = " | ".join(f"{m:.2f} s ({q:.2f})" for m, q in times.values())

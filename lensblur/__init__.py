@@ -20,7 +20,7 @@ from .errors import (
     UnknownNameError,
 )
 from .io import load_scene, read_depth, read_image, write_image
-from .render import RENDERERS, render, scatter_blur
+from .render import RENDERERS, render, scatter_blur, scatter_encoded
 from .render.classical import BACKENDS
 from .types import Aperture, DepthMap, Focus, Highlights, Lens, RenderResult, Scene
 
@@ -54,5 +54,6 @@ __all__ = [
     "render",
     "save_image",
     "scatter_blur",
+    "scatter_encoded",
     "write_image",
 ]

@@ -29,15 +29,16 @@ TYPES = {0.1: "far focus (blurred occluder)", 0.5: "mid focus", 0.9: "near focus
 
 
 def _renderers():
+    # the cached images are display values linear^(1/γ); BokehMe's γ on them is linear light in, linear out
     def scatter(img, coc, gamma, aperture):
-        return scatter_blur(img, coc, aperture=aperture, gamma=gamma).image
+        return scatter_blur(img ** gamma, coc, aperture=aperture).image ** (1 / gamma)
 
     def layered(img, coc, gamma, aperture):
-        return layered_blur(img, coc, aperture=aperture, gamma=gamma).image
+        return layered_blur(img ** gamma, coc, aperture=aperture).image ** (1 / gamma)
 
     def layered_only(img, coc, gamma, aperture):
-        return layered_blur(img, coc, aperture=aperture, gamma=gamma,
-                            options=LayeredOptions(keep_scatter_off_band=False)).image
+        return layered_blur(img ** gamma, coc, aperture=aperture,
+                            options=LayeredOptions(keep_scatter_off_band=False)).image ** (1 / gamma)
 
     return {"scatter": scatter, "layered": layered, "layered, no scatter off-band": layered_only}
 

@@ -60,7 +60,7 @@ def main() -> None:
             target = trace_defocus(scene, strength_px=K, focus_disparity=focus, gammas=(GAMMA,)).image(GAMMA)
             band = discontinuity_band(K * (base.disparity - focus))
             for name, disparity in maps.items():
-                out = lb.scatter_blur(display, (K * (disparity - focus)).float().contiguous(), gamma=GAMMA)
+                out = lb.scatter_encoded(display, (K * (disparity - focus)).float().contiguous(), gamma=GAMMA)
                 scores.setdefault(name, []).append(
                     masked_psnr(out.image[0].permute(1, 2, 0).numpy().clip(0, 1), target, band))
     mean = {name: float(np.mean(v)) for name, v in scores.items()}

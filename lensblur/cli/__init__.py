@@ -94,7 +94,10 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--rotation-deg", type=float, default=0.0, help="blade polygon rotation, counter-clockwise")
     ap.add_argument("--roundness", type=float, default=0.0, help="blade curvature, 0 = straight, 1 = circle")
     ap.add_argument("--aperture-image", type=Path, default=None, help="custom aperture image (bright = open)")
-    r.add_argument("--gamma", type=float, default=1.0, help="BokehMe's gamma on linear light (1 = off)")
+    r.add_argument("--gamma", type=float, default=None,
+                   help="BokehMe's gamma on the display-encoded photo: blur in sRGB^gamma (2.2 is close to "
+                        "linear light; 3-5 make bright spots dominate the blur, an artistic look). "
+                        "Default: exact linear light, as a real lens mixes it")
     r.add_argument("--highlights", action="store_true", help="boost clipped highlights into bokeh balls")
     r.add_argument("--highlight-threshold", type=float, default=lb.Highlights().threshold,
                    help="linear brightness where the boost starts")

@@ -104,7 +104,7 @@ def classical_renderers() -> dict[str, Renderer]:
     """The renderers that need no weights: the identity baseline and the classical scatter."""
     import torch
 
-    from ..render import scatter_blur
+    from ..render.classical.scatter import scatter_encoded
 
     def identity(image, disparity, strength, focus, gamma, aperture):
         return image
@@ -112,7 +112,7 @@ def classical_renderers() -> dict[str, Renderer]:
     def scatter(image, disparity, strength, focus, gamma, aperture):
         img = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))[None]
         coc = torch.from_numpy((strength * (disparity - focus)).astype(np.float32))[None, None]
-        out = scatter_blur(img, coc, aperture=aperture, gamma=gamma).image
+        out = scatter_encoded(img, coc, aperture=aperture, gamma=gamma).image
         return out[0].permute(1, 2, 0).numpy()
 
     return {"identity": identity, "scatter": scatter}

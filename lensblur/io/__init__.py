@@ -1,5 +1,6 @@
 """Files in and out: photos, depth maps, aperture images and the bundled sample."""
 
+from .colour import srgb_decode, srgb_encode
 from .depth_files import DEPTH_SUFFIXES, DepthKindWarning, read_depth, write_depth
 from .images import IMAGE_SUFFIXES, ImageMeta, linear_to_srgb, read_image, srgb_to_linear, write_image
 from .kernels import read_kernel
@@ -20,6 +21,8 @@ __all__ = [
     "read_depth",
     "read_image",
     "read_kernel",
+    "srgb_decode",
+    "srgb_encode",
     "srgb_to_linear",
     "write_depth",
     "write_image",

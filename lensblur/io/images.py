@@ -28,6 +28,7 @@ from torch import Tensor
 
 from .._checks import check_image
 from ..errors import FileFormatError, InvalidParameterError, OutputExistsError
+from .colour import srgb_decode, srgb_encode
 
 __all__ = [
     "ImageMeta",
@@ -65,15 +66,13 @@ class ImageMeta:
 
 
 def srgb_to_linear(x: Tensor) -> Tensor:
-    """sRGB-encoded values in [0, 1] to linear light (IEC 61966-2-1)."""
-    x = x.clamp(0.0, 1.0)
-    return torch.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4)
+    """sRGB-encoded values in [0, 1] to linear light (IEC 61966-2-1); values outside are clipped first."""
+    return srgb_decode(x.clamp(0.0, 1.0))
 
 
 def linear_to_srgb(x: Tensor) -> Tensor:
     """Linear light to sRGB-encoded values in [0, 1]; values above 1 are clipped."""
-    x = x.clamp(0.0, 1.0)
-    return torch.where(x <= 0.0031308, x * 12.92, 1.055 * x.clamp_min(0.0031308) ** (1 / 2.4) - 0.055)
+    return srgb_encode(x.clamp(0.0, 1.0))
 
 
 def with_description(meta: ImageMeta | None, text: str) -> ImageMeta:

@@ -75,7 +75,7 @@ def render(
     focus: Focus | None = None,
     coc_px: Tensor | None = None,
     highlights: Highlights | None = None,
-    gamma: float = 1.0,
+    gamma: float | None = None,
     renderer: str = "scatter",
     backend: str = "auto",
     return_dilated: bool = False,
@@ -92,7 +92,9 @@ def render(
         coc_px: a precomputed ``(B, 1, H, W)`` signed blur radius in px (positive = nearer), used instead
             of depth, lens and focus (for evaluation and neural renderers).
         highlights: boost clipped highlights into bokeh balls, or None.
-        gamma: BokehMe's γ on linear light (1 = physically linear; higher emphasises bright pixels).
+        gamma: None (default) blurs linear light, as a lens does. A number is BokehMe's γ on the
+            display-encoded (sRGB) photo: about 2.2 is close to linear light, 3 to 5 make bright pixels
+            dominate (an artistic emphasis), 1 averages display values (see ``scatter_blur``).
         renderer: a name in ``RENDERERS``: "scatter" (classical, default), "layered" (occlusion-aware
             layers with the hidden background filled near depth jumps, the scatter elsewhere;
             ``render.classical.layered``), "hybrid" (BokehMe: classical + neural at depth edges; the shipped

@@ -16,10 +16,13 @@ lensblur's shipped networks correct the classical render (``models.bokehme.ARNET
 default upsampling is "correction": ARNet's low-resolution correction ``B_n - B_c`` is resized and added to
 the full-resolution B_c, so B_c's detail survives where the networks change nothing.
 
-The networks work on display-encoded images and BokehMe's γ (trained with γ in [1, 5] on display values);
-the library's images are linear light with γ on linear values. The bridge is ``display = linear^(1/2.2)``
-and ``γ_BokehMe = 2.2·γ`` (clipped to [1, 5] for the networks' γ input only), which is exactly how the
-ray-traced training data encodes them, so ``render(..., gamma=1)`` is BokehMe's γ = 2.2 benchmark setting.
+The networks work on display-encoded images and BokehMe's γ (trained with γ in [1, 5] on display values).
+With ``gamma=None`` (linear light, the default) the bridge is ``display = linear^(1/2.2)`` with γ = 2.2,
+which is exactly how the ray-traced training data encodes it (BokehMe's γ = 2.2 benchmark setting); with a
+number, the display image is the sRGB-encoded photo and γ is that number (clipped to [1, 5] for the
+networks' γ input only), as BokehMe's own code treats a JPEG. Light brighter than white (reconstructed
+highlights) is split off: the networks render the image clipped to white and the classical scatter spreads
+the excess in linear light, added on top (exact for the scatter, which is linear in the image).
 
 Large photos are processed in tiles (``HybridOptions.tile_px``) with a halo wider than the networks'
 receptive field, so a tiled result equals the untiled one.
@@ -39,9 +42,10 @@ from torch import Tensor
 
 from .._checks import check_coc, check_image
 from ..errors import InvalidParameterError, WeightsUnavailableError
+from ..io.colour import srgb_decode, srgb_encode
 from ..models.bokehme import DEFOCUS_UNIT_PX, GAMMA_RANGE, BokehMeNets
 from ..types import CIRCLE, Aperture, RenderResult
-from .classical.scatter import scatter_blur
+from .classical.scatter import _check_gamma, scatter_blur, scatter_encoded
 
 __all__ = ["DISPLAY_GAMMA", "DEFAULT_WEIGHTS", "HybridOptions", "default_nets", "load_nets", "neural_bokeh",
            "fuse", "soft_mask", "HybridParts", "render_display", "hybrid_blur", "neural_blur"]
@@ -268,8 +272,8 @@ def render_display(display: Tensor, coc_px: Tensor, *, gamma_bokehme: float = 2.
     check_image(display)
     check_coc(coc_px, like=display)
     nets = default_nets() if nets is None else nets
-    classical = scatter_blur(display, coc_px, aperture=aperture, gamma=float(gamma_bokehme), backend=backend,
-                             return_dilated=True, progress=progress)
+    classical = scatter_encoded(display, coc_px, aperture=aperture, gamma=float(gamma_bokehme), backend=backend,
+                                return_dilated=True, progress=progress)
     device = display.device
     nets = nets.to(device)
     dilated = classical.dilated_coc_px.to(device)
@@ -282,24 +286,37 @@ def render_display(display: Tensor, coc_px: Tensor, *, gamma_bokehme: float = 2.
     return HybridParts(fused, classical_image, neural.clamp(0, 1), error, dilated, info)
 
 
-def _render(image: Tensor, coc_px: Tensor, *, aperture: Aperture, gamma: float, backend: str,
+def _render(image: Tensor, coc_px: Tensor, *, aperture: Aperture, gamma: float | None, backend: str,
             return_dilated: bool, progress: bool, nets: BokehMeNets | None, options: HybridOptions,
             neural_only: bool) -> RenderResult:
     check_image(image)
-    if not (isinstance(gamma, (int, float)) and math.isfinite(gamma) and 0.1 <= gamma <= 10):
-        raise InvalidParameterError(f"gamma must be a number in [0.1, 10] (1 = off); got {gamma!r}.")
-    display = image.clamp(0, 1) ** (1 / DISPLAY_GAMMA)
-    parts = render_display(display, coc_px, gamma_bokehme=DISPLAY_GAMMA * gamma, aperture=aperture,
+    _check_gamma(gamma)
+    excess = (image - 1.0).clamp_min(0)
+    if bool((excess > 0).any()):  # light brighter than white (reconstructed highlights): see _render's note
+        image = image.clamp(max=1.0)
+    else:
+        excess = None
+    if gamma is None:  # linear light: BokehMe's γ = 2.2 on linear^(1/2.2), exactly how the training data encodes it
+        display, gamma_bokehme = image.clamp_min(0) ** (1 / DISPLAY_GAMMA), DISPLAY_GAMMA
+    else:  # BokehMe's γ on the sRGB-encoded photo, as BokehMe's code sees a JPEG
+        display, gamma_bokehme = srgb_encode(image), float(gamma)
+    parts = render_display(display, coc_px, gamma_bokehme=gamma_bokehme, aperture=aperture,
                            backend=backend, nets=nets, options=options, progress=progress)
     out = parts.neural if neural_only else parts.fused
+    out = out ** DISPLAY_GAMMA if gamma is None else srgb_decode(out)
+    if excess is not None:
+        # The networks see display values in [0, 1]. The energy above white is spread by the classical
+        # scatter in linear light, which is linear in the image for a fixed blur map, so with gamma=None
+        # the hybrid gains exactly what the scatter gains from the same highlights.
+        out = out + scatter_blur(excess, coc_px, aperture=aperture, backend=backend).image
     extras = {"backend": parts.info["backend"], "gamma": gamma, "aperture": aperture.name,
               "error_map": parts.error, "neural_display": parts.neural, "scale": parts.info["scale"],
               "resolutions": parts.info["sizes"]}
-    return RenderResult(image=out ** DISPLAY_GAMMA, coc_px=coc_px,
+    return RenderResult(image=out, coc_px=coc_px,
                         dilated_coc_px=parts.dilated_px if return_dilated else None, extras=extras)
 
 
-def hybrid_blur(image: Tensor, coc_px: Tensor, *, aperture: Aperture = CIRCLE, gamma: float = 1.0,
+def hybrid_blur(image: Tensor, coc_px: Tensor, *, aperture: Aperture = CIRCLE, gamma: float | None = None,
                 backend: str = "auto", return_dilated: bool = False, progress: bool = False,
                 nets: BokehMeNets | None = None, options: HybridOptions = HybridOptions()) -> RenderResult:
     """BokehMe's hybrid renderer: the classical scatter where it is right, the neural one at depth edges.
@@ -319,7 +336,7 @@ def hybrid_blur(image: Tensor, coc_px: Tensor, *, aperture: Aperture = CIRCLE, g
                    progress=progress, nets=nets, options=options, neural_only=False)
 
 
-def neural_blur(image: Tensor, coc_px: Tensor, *, aperture: Aperture = CIRCLE, gamma: float = 1.0,
+def neural_blur(image: Tensor, coc_px: Tensor, *, aperture: Aperture = CIRCLE, gamma: float | None = None,
                 backend: str = "auto", return_dilated: bool = False, progress: bool = False,
                 nets: BokehMeNets | None = None, options: HybridOptions = HybridOptions()) -> RenderResult:
     """The neural renderer alone (ARNet + IUNet; circular bokeh only). Arguments as :func:`hybrid_blur`."""

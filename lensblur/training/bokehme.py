@@ -72,7 +72,7 @@ class DisparityAugment:
 
 def training_items(config: DatasetConfig, seed: int, augment: DisparityAugment | None = DisparityAugment()) -> dict:
     """All training items of scene ``seed``: float16 ``(N, C, H, W)`` fields plus per-item K, d_f, γ."""
-    from ..render.classical.scatter import scatter_blur
+    from ..render.classical.scatter import scatter_encoded
 
     sample = make_sample(config, seed)
     rng = np.random.default_rng([seed, 0xB0CE])
@@ -84,8 +84,8 @@ def training_items(config: DatasetConfig, seed: int, augment: DisparityAugment |
             target = np.clip(np.maximum(sample.bokeh_linear[t, g].astype(np.float32), 0) ** (1 / gamma), 0, 1)
             disparity = augment(sample.disparity, rng) if augment is not None else sample.disparity
             coc = (strength * (disparity - focus)).astype(np.float32)
-            out = scatter_blur(torch.from_numpy(image.transpose(2, 0, 1).copy())[None], torch.from_numpy(coc)[None, None],
-                               gamma=float(gamma), return_dilated=True)
+            out = scatter_encoded(torch.from_numpy(image.transpose(2, 0, 1).copy())[None], torch.from_numpy(coc)[None, None],
+                                  gamma=float(gamma), return_dilated=True)
             error = error_map_target(sample.disparity, strength_px=float(strength), focus_disparity=float(focus))
             if disparity is not sample.disparity:
                 error = np.maximum(error, error_map_target(disparity, strength_px=float(strength),

@@ -137,7 +137,7 @@ def test_the_shipped_refiner_restores_held_out_depth_edges():
                (("bilinear", bilinear), ("refined", refined))}
         gains_error.append(err["bilinear"] - err["refined"])
         focus = float(np.quantile(t, 0.1))
-        renders = {name: lb.scatter_blur(display, (20.0 * (m - focus)).float().contiguous(), gamma=2.2)
+        renders = {name: lb.scatter_encoded(display, (20.0 * (m - focus)).float().contiguous(), gamma=2.2)
                    .image[0].permute(1, 2, 0).numpy() for name, m in
                    (("true", truth), ("bilinear", bilinear), ("refined", refined))}
         psnr = {name: masked_psnr(renders[name], renders["true"], band) for name in ("bilinear", "refined")}

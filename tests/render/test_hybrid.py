@@ -7,6 +7,7 @@ import torch
 
 import lensblur as lb
 from lensblur.errors import InvalidParameterError
+from lensblur.io.colour import srgb_decode, srgb_encode
 from lensblur.models.bokehme import ARNET_GUIDED, IUNET_RESIDUAL, BokehMeNets
 from lensblur.render.hybrid import (
     HybridOptions,
@@ -87,7 +88,7 @@ def test_hybrid_equals_classical_where_the_error_map_is_zero(nets):
     parts = render_display(image, coc, nets=nets)
     expected = (1 - parts.error) * parts.classical + parts.error * parts.neural
     assert torch.allclose(parts.fused, expected.clamp(0, 1), atol=1e-6)
-    classical = lb.scatter_blur(image, coc, gamma=2.2).image.clamp(0, 1)
+    classical = lb.scatter_encoded(image, coc, gamma=2.2).image.clamp(0, 1)
     assert torch.allclose(parts.classical, classical, atol=1e-6)
 
 
@@ -102,13 +103,29 @@ def test_soft_mask_keeps_constants_and_softens_edges():
 
 
 def test_linear_api_matches_the_display_pipeline(nets):
-    """render(..., gamma=1) on linear light is BokehMe's gamma 2.2 on display values."""
+    """gamma=None (linear light) is BokehMe's gamma 2.2 on linear^(1/2.2); a number is BokehMe's gamma on sRGB."""
     image, coc = _case(seed=5)
     linear = image ** 2.2
     out = hybrid_blur(linear, coc, nets=nets).image
     parts = render_display(image, coc, gamma_bokehme=2.2, nets=nets)
     assert torch.allclose(out ** (1 / 2.2), parts.fused, atol=2e-5)
     assert torch.allclose(neural_blur(linear, coc, nets=nets).image ** (1 / 2.2), parts.neural, atol=2e-5)
+    srgb = srgb_decode(image)
+    parts = render_display(image, coc, gamma_bokehme=4.0, nets=nets)
+    assert torch.allclose(srgb_encode(hybrid_blur(srgb, coc, gamma=4.0, nets=nets).image), parts.fused, atol=2e-5)
+
+
+def test_hybrid_gains_what_the_scatter_gains_from_light_above_white(nets):
+    """The networks see [0, 1]; the excess above white is scattered in linear light and added exactly."""
+    image, coc = _case(seed=6)
+    linear = image ** 2.2
+    bright = linear.clone()
+    bright[..., 24, 30] = 40.0
+    bright[..., 10, 12] = 5.0
+    gained = hybrid_blur(bright, coc, nets=nets).image - hybrid_blur(bright.clamp(max=1.0), coc, nets=nets).image
+    expected = lb.scatter_blur(bright, coc).image - lb.scatter_blur(bright.clamp(max=1.0), coc).image
+    assert float(expected.sum()) > 10
+    assert torch.allclose(gained, expected, atol=1e-4)
 
 
 def test_render_api_selects_hybrid_with_given_weights(nets, tmp_path, tiny_scene):

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from lensblur.errors import InputError, InvalidParameterError, UnknownNameError
+from lensblur.io.colour import srgb_decode
 from lensblur.optics.apertures import MIN_RADIUS_PX, footprint, span_table
 from lensblur.render import ScatterBlur, scatter_blur
 from lensblur.render._kernels import scatter_numba
@@ -249,7 +250,7 @@ def test_errors_name_the_argument_and_the_fix(tiny_scene):
         scatter_blur(image[:, :2], torch.zeros(1, 1, 32, 32))
     with pytest.raises(UnknownNameError, match="Did you mean 'numba'"):
         scatter_blur(image, torch.zeros(1, 1, 32, 32), backend="numbaa")
-    with pytest.raises(InvalidParameterError, match="gamma must be a number in"):
+    with pytest.raises(InvalidParameterError, match=r"gamma must be None \(linear light, the default\) or BokehMe.s γ on display values"):
         scatter_blur(image, torch.zeros(1, 1, 32, 32), gamma=0)
     with pytest.raises(InvalidParameterError, match="custom kernel apertures are rendered by"):
         scatter_blur(image, torch.zeros(1, 1, 32, 32), aperture=Aperture(kernel=_heart()), backend="torch")
@@ -265,3 +266,23 @@ def test_gamma_power_equals_pow_including_zero_and_gradients(exponent):
     y = torch.tensor([0.25, 0.5, 2.0], dtype=torch.float64, requires_grad=True)
     _power(y, exponent).sum().backward()
     torch.testing.assert_close(y.grad, exponent * y.detach() ** (exponent - 1))
+
+
+@pytest.mark.parametrize("gamma", [None, 1.0, 2.2, 4.0])
+def test_gamma_is_bokehmes_gamma_on_display_values(gamma):
+    """Two display values d1, d0 mixed with a known share f per pixel: BokehMe gives (f·d1^γ + (1−f)·d0^γ)^(1/γ)
+    in display values; gamma=None mixes linear light, f·L1 + (1−f)·L0."""
+    yy, xx = torch.meshgrid(torch.arange(40), torch.arange(40), indexing="ij")
+    bright = (((yy // 3) + (xx // 5)) % 2 == 0).float()[None, None]
+    coc = torch.full((1, 1, 40, 40), 4.5)
+    share = scatter_blur(bright.expand(1, 3, 40, 40).contiguous(), coc).image  # f, the scatter's weights
+    d1, d0 = 0.9, 0.2
+    display = (d1 * bright + d0 * (1 - bright)).expand(1, 3, 40, 40).contiguous()
+    linear = srgb_decode(display)
+    out = scatter_blur(linear, coc, gamma=gamma).image
+    if gamma is None:
+        expected = share * srgb_decode(torch.tensor(d1)) + (1 - share) * srgb_decode(torch.tensor(d0))
+    else:
+        expected = srgb_decode((share * d1 ** gamma + (1 - share) * d0 ** gamma) ** (1 / gamma))
+    assert torch.allclose(out, expected, atol=2e-5)
+    assert 0.2 < float(share.min()) and float(share.max()) < 0.8  # a real mixture, not a trivial case

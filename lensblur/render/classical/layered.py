@@ -43,7 +43,7 @@ from ..._checks import check_coc, check_image
 from ...errors import InvalidParameterError
 from ...optics.apertures import MIN_RADIUS_PX, footprint
 from ...types import CIRCLE, Aperture, RenderResult
-from .scatter import _check_gamma, _power, _progress_bar, scatter_blur
+from .scatter import _check_gamma, _progress_bar, from_working, scatter_encoded, to_working
 
 __all__ = ["LayeredOptions", "layer_centres", "layer_weights", "layered_blur", "layered_reference",
            "discontinuity_mask", "pull_push"]
@@ -347,7 +347,7 @@ def layered_blur(
     coc_px: Tensor,
     *,
     aperture: Aperture = CIRCLE,
-    gamma: float = 1.0,
+    gamma: float | None = None,
     backend: str = "auto",
     return_dilated: bool = False,
     progress: bool = False,
@@ -376,27 +376,25 @@ def layered_blur(
     """
     check_image(image)
     check_coc(coc_px, like=image)
+    _check_gamma(gamma)
     coc = coc_px.to(image.device, image.dtype)
+    with torch.no_grad():
+        values = to_working(image, gamma)
+    base = band = None
     if options.keep_scatter_off_band:
-        base = scatter_blur(image, coc, aperture=aperture, gamma=gamma, backend=backend,
-                            return_dilated=return_dilated, progress=progress)
+        base = scatter_encoded(values, coc, aperture=aperture, backend=backend, return_dilated=return_dilated,
+                               progress=progress)
         band = discontinuity_mask(coc, jump_px=options.jump_px, feather_px=options.feather_px)
         if not bool((band > 0).any()):
-            return RenderResult(image=base.image, coc_px=coc_px, dilated_coc_px=base.dilated_coc_px,
-                                extras=dict(base.extras, band=0.0))
-    else:
-        base = None
-        band = None
-        _check_gamma(gamma)
+            return RenderResult(image=from_working(base.image, gamma), coc_px=coc_px,
+                                dilated_coc_px=base.dilated_coc_px, extras=dict(base.extras, gamma=gamma, band=0.0))
     with torch.no_grad():
-        encoded = _power(image, gamma) if gamma != 1.0 else image.clamp_min(0)
-        out = torch.empty_like(image)
+        out = torch.empty_like(values)
         for b in range(image.shape[0]):
-            out[b:b + 1] = _layers_composite(encoded[b:b + 1], coc[b:b + 1], aperture, options, progress)
-        if gamma != 1.0:
-            out = _power(out, 1.0 / gamma, fresh=True)
+            out[b:b + 1] = _layers_composite(values[b:b + 1], coc[b:b + 1], aperture, options, progress)
         if band is not None:
             out = band * out + (1 - band) * base.image
+        out = from_working(out, gamma)
     share = float((band > 0).float().mean()) if band is not None else 1.0
     return RenderResult(image=out, coc_px=coc_px, dilated_coc_px=base.dilated_coc_px if base else None,
                         extras={"backend": "torch", "aperture": aperture.name, "gamma": gamma, "band": share})

@@ -28,12 +28,13 @@ from torch import Tensor
 
 from ..._checks import check_coc, check_image
 from ...errors import InvalidParameterError, UnknownNameError
+from ...io.colour import srgb_decode, srgb_encode
 from ...optics.apertures import MIN_RADIUS_PX, footprint, row_rows, span_table
 from ...types import CIRCLE, Aperture, RenderResult
 
 log = logging.getLogger(__name__)
 
-__all__ = ["scatter_blur", "scatter_reference", "dilated_coc_reference", "BACKENDS", "ScatterBlur"]
+__all__ = ["scatter_blur", "scatter_encoded", "scatter_reference", "dilated_coc_reference", "BACKENDS", "ScatterBlur"]
 
 Backend = Literal["auto", "numba", "torch", "reference"]
 BACKENDS = ("auto", "numba", "torch", "reference")
@@ -109,7 +110,7 @@ def scatter_blur(
     coc_px: Tensor,
     *,
     aperture: Aperture = CIRCLE,
-    gamma: float = 1.0,
+    gamma: float | None = None,
     backend: Backend = "auto",
     return_dilated: bool = False,
     progress: bool = False,
@@ -117,19 +118,23 @@ def scatter_blur(
     """Render defocus blur from a per-pixel signed blur radius (BokehMe's classical renderer).
 
     Args:
-        image: ``(B, 3, H, W)`` linear RGB, >= 0.
+        image: ``(B, 3, H, W)`` linear RGB, >= 0 (values above 1 are light brighter than white).
         coc_px: ``(B, 1, H, W)`` signed blur radius in px (positive = nearer than focus). BokehMe's
             K·(d − d_f).
         aperture: aperture shape (circle, blades, or custom kernel).
-        gamma: BokehMe's γ: the image is raised to γ before the scatter and to 1/γ after, which
-            weights bright pixels more (an artistic highlight emphasis; 1 = none).
+        gamma: None (default) scatters linear light, which is what a lens does. A number is BokehMe's γ
+            on the display-encoded (sRGB) image: the photo's sRGB values are raised to γ before the
+            scatter and to 1/γ after, as in BokehMe, so about 2.2 is close to linear light, 1 averages
+            display values (dimmer highlights) and 3 to 5 make bright pixels dominate (an artistic
+            highlight emphasis). The result is decoded back to linear light.
         backend: ``"numba"`` (CPU row spans, the default on CPU), ``"torch"`` (any device,
             differentiable w.r.t. the image), ``"reference"`` (slow, readable), or ``"auto"``.
         return_dilated: also compute BokehMe's dilated signed defocus map (``dilated_coc_px``).
         progress: show a progress bar.
 
     Returns:
-        RenderResult with the blurred image, the input ``coc_px`` and, if asked, ``dilated_coc_px``.
+        RenderResult with the blurred image (linear RGB), the input ``coc_px`` and, if asked,
+        ``dilated_coc_px``.
 
     Example:
         >>> img = torch.rand(1, 3, 8, 8)
@@ -138,14 +143,60 @@ def scatter_blur(
         True
     """
     check_image(image)
-    check_coc(coc_px, like=image)
     _check_gamma(gamma)
-    chosen = _resolve_backend(backend, image)
+    result = scatter_encoded(to_working(image, gamma), coc_px, aperture=aperture, gamma=1.0, backend=backend,
+                             return_dilated=return_dilated, progress=progress)
+    return RenderResult(image=from_working(result.image, gamma), coc_px=coc_px,
+                        dilated_coc_px=result.dilated_coc_px, extras=dict(result.extras, gamma=gamma))
+
+
+def to_working(image: Tensor, gamma: float | None) -> Tensor:
+    """The values a renderer spreads for ``gamma``: linear light (None) or BokehMe's sRGB^γ (a number)."""
+    if gamma is None:
+        return image.clamp_min(0)
+    return _power(srgb_encode(image), gamma, fresh=True)
+
+
+def from_working(values: Tensor, gamma: float | None) -> Tensor:
+    """Back from :func:`to_working`'s values to linear light (``values`` is the renderer's own output)."""
+    if gamma is None:
+        return values
+    return srgb_decode(_power(values, 1.0 / gamma, fresh=True))
+
+
+def scatter_encoded(
+    values: Tensor,
+    coc_px: Tensor,
+    *,
+    aperture: Aperture = CIRCLE,
+    gamma: float = 1.0,
+    backend: Backend = "auto",
+    return_dilated: bool = False,
+    progress: bool = False,
+) -> RenderResult:
+    """BokehMe's scatter on values in whatever encoding they hold: ``(Σ w·v^γ / Σ w)^(1/γ)``.
+
+    This is BokehMe's definition exactly as its code applies it to a display-encoded photo (for example
+    the ray-traced benchmark's ``linear^(1/2.2)`` images with γ = 2.2). Photos in lensblur's linear
+    convention go through :func:`scatter_blur` instead.
+
+    Example:
+        >>> v = torch.rand(1, 3, 8, 8)
+        >>> out = scatter_encoded(v, torch.zeros(1, 1, 8, 8), gamma=2.2).image
+        >>> bool(torch.allclose(out, v, atol=1e-5))
+        True
+    """
+    check_image(values)
+    check_coc(coc_px, like=values)
+    _check_gamma(gamma)
+    if gamma is None:
+        raise InvalidParameterError("scatter_encoded needs a number for gamma (BokehMe's γ); got None.")
+    chosen = _resolve_backend(backend, values)
     if aperture.kernel is not None and chosen == "torch":
         raise InvalidParameterError(
             "custom kernel apertures are rendered by the 'numba' or 'reference' backend; got backend='torch'. "
             "Move the image to the CPU or use a parametric Aperture(blades=...).")
-    encoded = _power(image, gamma) if gamma != 1.0 else image
+    encoded = _power(values, gamma) if gamma != 1.0 else values
     if chosen == "torch":
         from .._kernels.scatter_torch import scatter_torch
 
@@ -161,10 +212,14 @@ def scatter_blur(
                         extras={"backend": chosen, "aperture": aperture.name, "gamma": gamma})
 
 
-def _check_gamma(gamma: float) -> None:
-    if not (isinstance(gamma, (int, float)) and math.isfinite(gamma) and 0.1 <= gamma <= 10):
+def _check_gamma(gamma: float | None) -> None:
+    if gamma is None:
+        return
+    if isinstance(gamma, bool) or not (isinstance(gamma, (int, float)) and math.isfinite(gamma)
+                                       and 0.1 <= gamma <= 10):
         raise InvalidParameterError(
-            f"gamma must be a number in [0.1, 10] (1 = off; BokehMe uses 1..5); got {gamma!r}.")
+            f"gamma must be None (linear light, the default) or BokehMe's γ on display values, a number in "
+            f"[0.1, 10] (about 2.2 is close to linear light; BokehMe uses 1..5); got {gamma!r}.")
 
 
 def _power(x: Tensor, exponent: float, fresh: bool = False) -> Tensor:
@@ -264,7 +319,8 @@ def _progress_bar(total: int, enabled: bool, desc: str):
 class ScatterBlur(torch.nn.Module):
     """``scatter_blur`` as a module holding the aperture, gamma and backend."""
 
-    def __init__(self, aperture: Aperture = CIRCLE, *, gamma: float = 1.0, backend: Backend = "auto") -> None:
+    def __init__(self, aperture: Aperture = CIRCLE, *, gamma: float | None = None,
+                 backend: Backend = "auto") -> None:
         super().__init__()
         self.aperture, self.gamma, self.backend = aperture, gamma, backend
 
