@@ -22,7 +22,7 @@ from .errors import (
 from .io import load_scene, read_depth, read_image, write_image
 from .render import RENDERERS, render, scatter_blur, scatter_encoded
 from .render.classical import BACKENDS
-from .types import Aperture, DepthMap, Focus, Highlights, Lens, RenderResult, Scene
+from .types import Aperture, DepthMap, Focus, HighlightBoost, Highlights, Lens, RenderResult, Scene
 
 save_image = write_image
 
@@ -34,6 +34,7 @@ __all__ = [
     "DepthMap",
     "FileFormatError",
     "Focus",
+    "HighlightBoost",
     "Highlights",
     "InputError",
     "InvalidParameterError",

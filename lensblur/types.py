@@ -34,6 +34,7 @@ __all__ = [
     "Lens",
     "Focus",
     "Highlights",
+    "HighlightBoost",
     "RenderResult",
     "CIRCLE",
 ]
@@ -324,12 +325,60 @@ class Focus:
 
 @dataclass(frozen=True)
 class Highlights:
-    """Bright-highlight boost, so clipped light sources bloom into bokeh balls.
+    """Highlight reconstruction: estimate the light a photo clipped, so blurred lights become bright balls.
 
-    A clipped highlight in a photo was brighter than the file can hold. Before blurring, pixels whose
-    brightest channel exceeds ``threshold`` (linear light) are multiplied by up to ``1 + gain``, but only
-    where they will be blurred: the boost ramps in between a blur radius of ``min_blur_px`` and twice
-    that, so in-focus highlights are untouched (BokehMe's demo does the same with its ``--highlight``).
+    Only what the file lost is touched: channels at or within ``tolerance_codes`` code values of full scale
+    in the file as stored. Each group of clipped pixels gets a brightness estimated from its size, the glow
+    around it and its unclipped channels (``render.classical.highlights``). Pixels that did not clip keep
+    their values, so a photo with no clipped pixel renders exactly as without reconstruction. Float
+    (linear HDR) input clipped nothing and is left alone.
+
+    Attributes:
+        tolerance_codes: code values below full scale still counted as clipped (JPEG noise near white).
+        max_gain: the brightest a reconstructed pixel may become, in units of white. The default, 5, is
+            measured (docs/highlights.md): the photo cannot tell a light 5x white from one 50x white
+            reliably, and over-estimating costs more than under-estimating; raise it for night scenes
+            you know are full of strong point lights.
+        large_area_px: blobs larger than this many pixels (a sky, a window) count as large areas...
+        large_area_gain: ...and together gain at most the light of ``large_area_gain`` x ``large_area_px``
+            white pixels (so a 1024-px window gains at most 0.125 x white per pixel at the defaults):
+            their true brightness is usually modest and over-estimating them makes everything near them glow.
+        bit_depth: bits per channel of the stored photo (8 or 16); None takes it from the file the scene
+            was read from, and skips reconstruction for an image that came from no file (float input).
+    """
+
+    tolerance_codes: int = 2
+    max_gain: float = 5.0
+    large_area_px: int = 256
+    large_area_gain: float = 0.5
+    bit_depth: int | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.tolerance_codes, bool) or not isinstance(self.tolerance_codes, (int, np.integer)) \
+                or not 0 <= self.tolerance_codes <= 16:
+            raise InvalidParameterError(
+                f"Highlights.tolerance_codes must be an integer in [0, 16]; got {self.tolerance_codes!r}.")
+        if not (math.isfinite(self.max_gain) and self.max_gain >= 1):
+            raise InvalidParameterError(f"Highlights.max_gain must be >= 1 (units of white); got {self.max_gain!r}.")
+        if isinstance(self.large_area_px, bool) or not isinstance(self.large_area_px, (int, np.integer)) \
+                or self.large_area_px < 1:
+            raise InvalidParameterError(
+                f"Highlights.large_area_px must be a positive integer; got {self.large_area_px!r}.")
+        if not (math.isfinite(self.large_area_gain) and self.large_area_gain >= 0):
+            raise InvalidParameterError(
+                f"Highlights.large_area_gain must be >= 0; got {self.large_area_gain!r}.")
+        if self.bit_depth not in (None, 8, 16):
+            raise InvalidParameterError(
+                f"Highlights.bit_depth must be 8, 16 or None (from the file); got {self.bit_depth!r}.")
+
+
+@dataclass(frozen=True)
+class HighlightBoost:
+    """The artistic highlight boost (not physical): bright, blurred pixels times up to ``1 + gain``.
+
+    Every pixel whose brightest channel exceeds ``threshold`` (linear light) is brightened, clipped or
+    not, ramping in between a blur radius of ``min_blur_px`` and twice that (BokehMe's demo ``--highlight``
+    does the same). It brightens bright walls and skies too; prefer :class:`Highlights`.
 
     Attributes:
         threshold: linear brightness above which the boost starts (0.75 linear ≈ 0.88 sRGB).
@@ -344,11 +393,11 @@ class Highlights:
     def __post_init__(self) -> None:
         if not 0.0 <= self.threshold < 1.0:
             raise InvalidParameterError(
-                f"Highlights.threshold must be in [0, 1) (linear light); got {self.threshold}.")
+                f"HighlightBoost.threshold must be in [0, 1) (linear light); got {self.threshold}.")
         if not (math.isfinite(self.gain) and self.gain >= 0):
-            raise InvalidParameterError(f"Highlights.gain must be >= 0; got {self.gain}.")
+            raise InvalidParameterError(f"HighlightBoost.gain must be >= 0; got {self.gain}.")
         if not (math.isfinite(self.min_blur_px) and self.min_blur_px >= 0):
-            raise InvalidParameterError(f"Highlights.min_blur_px must be >= 0; got {self.min_blur_px}.")
+            raise InvalidParameterError(f"HighlightBoost.min_blur_px must be >= 0; got {self.min_blur_px}.")
 
 
 @dataclass(frozen=True, eq=False)

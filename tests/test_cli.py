@@ -93,3 +93,27 @@ def test_render_command_with_the_layered_renderer(files):
                    "--focus-at", "16,16", "--blur", "6", "--renderer", "layered", "--quiet"])
     assert status == 0
     assert lb.read_image(tmp / "l.png")[0].shape == (1, 3, 32, 32)
+
+
+def test_render_command_highlights_and_hdr_output(files):
+    tmp, photo, disp = files
+    image = lb.read_image(photo)[0]
+    image[..., 10:12, 20:22] = 1.0  # a clipped light in the blurred part
+    lb.save_image(tmp / "lights.png", image, bit_depth=8)
+    args = ["render", str(tmp / "lights.png"), "--depth", str(disp), "--depth-kind", "disparity", "--focus-at", "16,16",
+            "--blur", "8", "--quiet"]
+    assert main(args + ["-o", str(tmp / "plain.png"), "--hdr-output", str(tmp / "plain.exr")]) == 0
+    assert main(args + ["-o", str(tmp / "bright.png"), "--highlights", "--hdr-output", str(tmp / "bright.exr")]) == 0
+    plain, bright = lb.read_image(tmp / "plain.exr")[0], lb.read_image(tmp / "bright.exr")[0]
+    assert float(bright.sum()) > float(plain.sum()) + 1.0
+    assert float(lb.read_image(tmp / "bright.png")[0].max()) <= 1.0  # the regular output is clipped as a camera's
+
+
+def test_render_command_hdr_output_and_boost_errors_name_the_flag(files, capsys):
+    tmp, photo, disp = files
+    args = ["render", str(photo), "--depth", str(disp), "--depth-kind", "disparity", "-o", str(tmp / "o.png"), "--quiet"]
+    assert main(args + ["--hdr-output", str(tmp / "o.jpg")]) == 2
+    assert "--hdr-output must end in .exr or .tif" in capsys.readouterr().err
+    assert not (tmp / "o.png").exists()
+    assert main(args + ["--boost", "-1"]) == 2
+    assert "HighlightBoost.gain must be >= 0" in capsys.readouterr().err

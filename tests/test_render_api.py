@@ -46,13 +46,13 @@ def test_photographic_lens_on_metric_depth(tiny_scene):
         lb.render(_scene(tiny_scene), lens=lens, focus=lb.Focus.at_distance(2.0))
 
 
-def test_highlights_only_boost_out_of_focus_bright_pixels():
+def test_boost_only_brightens_out_of_focus_bright_pixels():
     image = torch.full((1, 3, 20, 40), 0.1)
     image[..., 10, 5] = 1.0   # in focus
     image[..., 10, 30] = 1.0  # out of focus
     coc = torch.zeros(1, 1, 20, 40)
     coc[..., 20:] = 6.0
-    boosted = lb.render(lb.Scene(image), coc_px=coc, highlights=lb.Highlights(gain=3.0))
+    boosted = lb.render(lb.Scene(image), coc_px=coc, boost=lb.HighlightBoost(gain=3.0))
     plain = lb.render(lb.Scene(image), coc_px=coc)
     assert torch.equal(boosted.image[..., :12], plain.image[..., :12])
     energy = lambda r: float(r.image[..., 22:38].sum())  # noqa: E731

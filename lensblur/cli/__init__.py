@@ -11,7 +11,7 @@ from pathlib import Path
 import lensblur as lb
 from lensblur.depth.refine_net import VIEW_COUNTS
 from lensblur.errors import MissingDependencyError, UnknownNameError, WeightsUnavailableError
-from lensblur.io import coc_preview, read_kernel
+from lensblur.io import HDR_SUFFIXES, coc_preview, read_kernel, write_hdr_image
 from lensblur.io.images import check_output_path, with_description
 
 __all__ = ["main", "command", "build_parser"]
@@ -98,10 +98,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="BokehMe's gamma on the display-encoded photo: blur in sRGB^gamma (2.2 is close to "
                         "linear light; 3-5 make bright spots dominate the blur, an artistic look). "
                         "Default: exact linear light, as a real lens mixes it")
-    r.add_argument("--highlights", action="store_true", help="boost clipped highlights into bokeh balls")
-    r.add_argument("--highlight-threshold", type=float, default=lb.Highlights().threshold,
-                   help="linear brightness where the boost starts")
-    r.add_argument("--highlight-gain", type=float, default=lb.Highlights().gain, help="extra brightness factor")
+    r.add_argument("--highlights", action="store_true",
+                   help="reconstruct the light the photo clipped, so out-of-focus lights become bright bokeh balls "
+                        "(only clipped pixels change; linear HDR input needs none)")
+    r.add_argument("--boost", type=float, default=None, metavar="GAIN",
+                   help="artistic, not physical: brighten every bright blurred pixel up to 1+GAIN times, clipped "
+                        "or not (BokehMe's demo highlight); off unless given")
+    r.add_argument("--boost-threshold", type=float, default=lb.HighlightBoost().threshold, metavar="T",
+                   help="linear brightness where --boost starts (default: %(default)s)")
+    r.add_argument("--hdr-output", type=Path, default=None, metavar="PATH",
+                   help="also write the unclipped linear result (.exr or float .tif) to keep reconstructed highlights")
     r.add_argument("--save-coc", type=Path, default=None, help="also write a colour-mapped signed blur map here")
     r.add_argument("--bit-depth", type=int, choices=[8, 16], default=None,
                    help="output bits per channel (default: as the input; JPEG is always 8)")
@@ -277,6 +283,11 @@ def _cmd_render(args: argparse.Namespace) -> int:
     check_output_path(args.output, overwrite=args.overwrite, inputs=inputs)
     if args.save_coc is not None:
         check_output_path(args.save_coc, overwrite=args.overwrite, inputs=inputs + [args.output])
+    if args.hdr_output is not None:
+        if args.hdr_output.suffix.lower() not in HDR_SUFFIXES:
+            raise lb.InvalidParameterError(
+                f"--hdr-output must end in .exr or .tif (float TIFF); got {str(args.hdr_output)!r}.")
+        check_output_path(args.hdr_output, overwrite=args.overwrite, inputs=inputs + [args.output])
     if args.save_error_map is not None:
         if args.renderer != "hybrid":
             raise lb.InvalidParameterError(f"--save-error-map needs --renderer hybrid; got --renderer {args.renderer}")
@@ -285,16 +296,19 @@ def _cmd_render(args: argparse.Namespace) -> int:
     scene = lb.load_scene(args.photo, args.depth, depth_kind=args.depth_kind, depth_scale=args.depth_scale)
     scene = _ensure_depth(scene, args, estimate=False)
     height, width = scene.image.shape[-2:]
-    highlights = (lb.Highlights(threshold=args.highlight_threshold, gain=args.highlight_gain)
-                  if args.highlights else None)
+    highlights = lb.Highlights() if args.highlights else None
+    boost = (lb.HighlightBoost(threshold=args.boost_threshold, gain=args.boost)
+             if args.boost is not None else None)
     lens = _lens(args, width)
     focus = _subject_focus(scene, lens) if args.focus_subject else _focus(args, height, width)
-    result = lb.render(scene, lens=lens, focus=focus, highlights=highlights, gamma=args.gamma,
+    result = lb.render(scene, lens=lens, focus=focus, highlights=highlights, boost=boost, gamma=args.gamma,
                        backend=args.backend, progress=not args.quiet, renderer=args.renderer,
                        neural_weights=args.neural_weights)
     meta = with_description(scene.meta, f"lensblur {lb.__version__}; depth: {scene.depth.source}")
     written = lb.save_image(args.output, result.image, meta=meta, bit_depth=args.bit_depth,
                             overwrite=args.overwrite, inputs=inputs)
+    if args.hdr_output is not None:
+        write_hdr_image(args.hdr_output, result.image, overwrite=args.overwrite, inputs=inputs + [args.output])
     if args.save_coc is not None:
         lb.save_image(args.save_coc, coc_preview(result.coc_px), bit_depth=8, overwrite=args.overwrite, inputs=inputs)
     if args.save_error_map is not None:

@@ -2,6 +2,7 @@
 
 from .colour import srgb_decode, srgb_encode
 from .depth_files import DEPTH_SUFFIXES, DepthKindWarning, read_depth, write_depth
+from .hdr import HDR_SUFFIXES, read_hdr_image, write_hdr_image
 from .images import IMAGE_SUFFIXES, ImageMeta, linear_to_srgb, read_image, srgb_to_linear, write_image
 from .kernels import read_kernel
 from .previews import coc_preview, disparity_preview
@@ -12,6 +13,7 @@ __all__ = [
     "DEPTH_SUFFIXES",
     "IMAGE_SUFFIXES",
     "DepthKindWarning",
+    "HDR_SUFFIXES",
     "ImageMeta",
     "coc_preview",
     "disparity_preview",
@@ -19,11 +21,13 @@ __all__ = [
     "load_scene",
     "motorcycle",
     "read_depth",
+    "read_hdr_image",
     "read_image",
     "read_kernel",
     "srgb_decode",
     "srgb_encode",
     "srgb_to_linear",
     "write_depth",
+    "write_hdr_image",
     "write_image",
 ]

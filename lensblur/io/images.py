@@ -42,7 +42,7 @@ __all__ = [
     "with_description",
 ]
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff")  # what write_image writes; read_image also reads .heic and .exr
 _ORIENTATION = 0x0112
 
 
@@ -135,18 +135,24 @@ def _exif_upright(pil_image) -> tuple[bytes | None, int]:
 
 
 def read_image(path: str | os.PathLike) -> tuple[Tensor, ImageMeta]:
-    """Read a JPEG, PNG (8/16-bit) or TIFF (8/16-bit) photo as linear RGB.
+    """Read a JPEG, PNG (8/16-bit), TIFF (8/16-bit or float), HEIC or EXR photo as linear RGB.
+
+    Float TIFF and EXR files are scene-linear HDR (``meta.bit_depth`` 32) and keep values above 1.
 
     Args:
         path: the photo.
 
     Returns:
-        ``(image, meta)``: ``(1, 3, H, W)`` float32 linear RGB in [0, 1], upright, and its metadata.
+        ``(image, meta)``: ``(1, 3, H, W)`` float32 linear RGB, upright, and its metadata.
 
     Raises:
         FileFormatError: missing, unreadable or truncated file, or an unsupported format.
     """
     path = Path(path)
+    if path.suffix.lower() == ".exr" or (path.suffix.lower() in (".tif", ".tiff") and _is_float_tiff(path)):
+        from .hdr import read_hdr_image
+
+        return read_hdr_image(path)
     if path.suffix.lower() in (".heic", ".heif", ".hif"):
         from .._optional import require
 
@@ -183,6 +189,19 @@ def read_image(path: str | os.PathLike) -> tuple[Tensor, ImageMeta]:
     tensor = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32)).permute(2, 0, 1)[None]
     meta = ImageMeta(path=str(path), bit_depth=bit_depth, icc_profile=icc, exif=exif, orientation=orientation)
     return srgb_to_linear(tensor).contiguous(), meta
+
+
+def _is_float_tiff(path: Path) -> bool:
+    """Whether a TIFF stores floating-point samples (SampleFormat 3): linear HDR, read by ``io.hdr``."""
+    if not path.is_file():
+        return False
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(path) as tif:
+            return tif.pages[0].dtype is not None and tif.pages[0].dtype.kind == "f"
+    except Exception:  # not a readable TIFF: the regular reader reports it
+        return False
 
 
 def _read_16bit_colour(path: Path) -> np.ndarray:

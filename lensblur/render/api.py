@@ -13,8 +13,8 @@ from ..depth.convert import prepare_depth
 from ..errors import InputError, InvalidParameterError, UnknownNameError
 from ..optics.coc import signed_coc_px, thin_lens_strength_px
 from ..optics.focus import autofocus, resolve_focus
-from ..types import CIRCLE, Focus, Highlights, Lens, RenderResult, Scene
-from .classical.highlights import boost_highlights
+from ..types import CIRCLE, Focus, HighlightBoost, Highlights, Lens, RenderResult, Scene
+from .classical.highlights import boost_highlights, reconstruct_highlights
 from .classical.layered import layered_blur
 from .classical.scatter import scatter_blur
 from .hybrid import hybrid_blur, neural_blur
@@ -75,6 +75,7 @@ def render(
     focus: Focus | None = None,
     coc_px: Tensor | None = None,
     highlights: Highlights | None = None,
+    boost: HighlightBoost | None = None,
     gamma: float | None = None,
     renderer: str = "scatter",
     backend: str = "auto",
@@ -91,7 +92,11 @@ def render(
         focus: where the focal plane is; None autofocuses (`optics.autofocus`). Not needed with ``coc_px``.
         coc_px: a precomputed ``(B, 1, H, W)`` signed blur radius in px (positive = nearer), used instead
             of depth, lens and focus (for evaluation and neural renderers).
-        highlights: boost clipped highlights into bokeh balls, or None.
+        highlights: reconstruct the light the photo clipped (:class:`Highlights`), so blurred lights
+            become bright bokeh balls; only clipped pixels change. Needs the photo's bit depth: from the
+            file the scene was read from, or ``Highlights(bit_depth=8)`` for an image from elsewhere.
+        boost: the artistic, non-physical brightening of every bright blurred pixel
+            (:class:`HighlightBoost`, BokehMe's demo); off by default.
         gamma: None (default) blurs linear light, as a lens does. A number is BokehMe's γ on the
             display-encoded (sRGB) photo: about 2.2 is close to linear light, 3 to 5 make bright pixels
             dominate (an artistic emphasis), 1 averages display values (see ``scatter_blur``).
@@ -133,8 +138,11 @@ def render(
         check_coc(coc_px, like=image)
         coc_px = coc_px.to(image.device, image.dtype)
     aperture = lens.aperture if lens is not None else CIRCLE
+    recovered = None
     if highlights is not None:
-        image = boost_highlights(image, coc_px, highlights)
+        image, recovered = _reconstruct(image, coc_px, scene, highlights)
+    if boost is not None:
+        image = boost_highlights(image, coc_px, boost)
     options = {}
     if neural_weights is not None:
         if renderer not in ("hybrid", "neural"):
@@ -147,9 +155,29 @@ def render(
     result = RENDERERS[renderer](image, coc_px, aperture=aperture, gamma=gamma, backend=backend,
                                  return_dilated=return_dilated, progress=progress, **options)
     extras = dict(result.extras, renderer=renderer, seconds=time.perf_counter() - start)
+    if recovered is not None:
+        extras["highlights"] = recovered
     if strength is not None:
         extras["strength_px"] = strength
         extras["focus"] = "auto" if focus is None else "given"
     log.info("rendered %s in %.3f s", tuple(image.shape), extras["seconds"])
     return RenderResult(image=result.image, coc_px=coc_px, dilated_coc_px=result.dilated_coc_px,
                         focus_band=band, extras=extras)
+
+
+def _reconstruct(image: Tensor, coc_px: Tensor, scene: Scene, highlights: Highlights) -> tuple[Tensor, dict]:
+    """Highlight reconstruction with the bit depth of the stored photo; float (HDR) input is left alone."""
+    if not isinstance(highlights, Highlights):
+        raise InvalidParameterError(
+            f"highlights must be a lensblur.Highlights (or None); got {type(highlights).__name__}. "
+            "The old threshold-and-gain boost is boost=lensblur.HighlightBoost(...).")
+    bits = highlights.bit_depth
+    if bits is None:
+        bits = getattr(scene.meta, "bit_depth", None)
+    if bits not in (8, 16):
+        reason = ("the photo is linear float (HDR) input, which clipped nothing" if bits is not None else
+                  "the image did not come from a file, so its bit depth is unknown; pass Highlights(bit_depth=8) "
+                  "for an 8-bit photo")
+        log.info("highlight reconstruction skipped: %s", reason)
+        return image, {"blobs": 0, "clipped_px": 0, "max_gain": 0.0, "skipped": reason}
+    return reconstruct_highlights(image, coc_px, bit_depth=bits, options=highlights)

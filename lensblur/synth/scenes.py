@@ -115,14 +115,16 @@ def _layer(rng, split, hp, wp, rgb_only_alpha: np.ndarray | None = None, *, outl
 
 
 def make_scene(seed: int, split: str = "train", height: int = 256, width: int = 256, *, margin: int = 32,
-               max_objects: int = 5, slanted: bool = True) -> LayeredScene:
+               max_objects: int = 5, slanted: bool = True, highlights: bool = True) -> LayeredScene:
     """Build the procedural scene ``seed`` of ``split`` (deterministic: same arguments, same scene).
 
     Every scene has an opaque background (fronto-parallel or slanted, disparity 0–0.35), sometimes a
     floor, 1–``max_objects`` outlined objects at disparity 0.15–1 and one near foreground object at
     0.8–1 (so that focusing on the background behind a blurry foreground is always possible), plus
     5–40 HDR highlights. ``slanted=False`` keeps every layer fronto-parallel and leaves out the floor
-    (the Blender cross-check maps textures on fronto-parallel planes only).
+    (the Blender cross-check maps textures on fronto-parallel planes only). ``highlights=False`` leaves the
+    highlights out and nothing else (the same random draws are made), for scenes that place their own lights
+    (``synth.hdr``).
 
     Example:
         >>> scene = make_scene(3, "test", 64, 64, margin=8)
@@ -139,7 +141,7 @@ def make_scene(seed: int, split: str = "train", height: int = 256, width: int = 
     families: dict[str, list[str]] = {"layers": []}
 
     rgba, kind = _layer(rng, split, hp, wp, outline=False)
-    _add_highlights(rng, rgba, int(rng.integers(3, 25)))
+    _add_highlights(rng, rgba if highlights else rgba.copy(), int(rng.integers(3, 25)))
     slant = 1.0 if slanted else 0.0
     layers = [Layer(rgba, _plane(rng, 0.0, 0.35, height, width, slant=0.5 * slant), "background")]
     families["layers"].append(kind)
@@ -160,7 +162,7 @@ def make_scene(seed: int, split: str = "train", height: int = 256, width: int = 
         foreground = i == n_objects
         rgba, kind = _layer(rng, split, hp, wp)
         if rng.random() < 0.5:
-            _add_highlights(rng, rgba, int(rng.integers(1, 10)))
+            _add_highlights(rng, rgba if highlights else rgba.copy(), int(rng.integers(1, 10)))
         lo, hi = (0.8, 1.0) if foreground else (0.15, 1.0)
         plane = _plane(rng, lo, hi, height, width, slant=0.25 * slant)
         layers.append(Layer(rgba, plane, ("foreground:" if foreground else "object:") + kind))

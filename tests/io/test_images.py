@@ -5,6 +5,7 @@ import pytest
 import torch
 from PIL import Image, ImageCms
 
+import lensblur as lb
 from lensblur.errors import FileFormatError, InvalidParameterError, OutputExistsError
 from lensblur.io import linear_to_srgb, read_image, srgb_to_linear, write_image
 
@@ -124,3 +125,28 @@ def test_written_files_get_ordinary_permissions(tmp_path):
     finally:
         os.umask(umask)
     assert (tmp_path / "a.bin").stat().st_mode & 0o777 == 0o644
+
+
+def test_extended_srgb_is_exact_inverse_and_continues_above_white():
+    from lensblur.io.colour import srgb_decode, srgb_encode
+
+    x = torch.tensor([0.0, 0.002, 0.0031308, 0.2, 1.0, 4.0, 50.0])
+    torch.testing.assert_close(srgb_decode(srgb_encode(x)), x, rtol=1e-5, atol=1e-7)
+    assert float(srgb_encode(torch.tensor(1.0))) == pytest.approx(1.0)
+    assert float(srgb_encode(torch.tensor(4.0))) > 1.5  # HDR values survive the encoding
+    torch.testing.assert_close(lb.io.srgb_to_linear(torch.tensor([0.5, 2.0])), srgb_decode(torch.tensor([0.5, 1.0])))
+
+
+@pytest.mark.parametrize("suffix", [".exr", ".tif"])
+def test_hdr_files_round_trip_unclipped_and_read_as_float(tmp_path, suffix):
+    from lensblur.io import write_hdr_image
+
+    image = torch.rand(1, 3, 12, 20) * 8.0
+    path = write_hdr_image(tmp_path / f"hdr{suffix}", image)
+    back, meta = lb.read_image(path)
+    torch.testing.assert_close(back, image)
+    assert meta.bit_depth == 32 and float(back.max()) > 1.0
+    with pytest.raises(lb.OutputExistsError, match="already exists"):
+        write_hdr_image(path, image)
+    with pytest.raises(lb.InvalidParameterError, match=r"HDR output .* use \.exr or \.tif"):
+        write_hdr_image(tmp_path / "hdr.png", image)

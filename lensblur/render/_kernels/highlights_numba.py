@@ -1,0 +1,148 @@
+"""Per-blob features of clipped highlights, compiled: the same numbers as
+``render.classical.highlights.blob_features_reference``, one pass over each blob's window.
+
+Each blob's window is its bounding box grown by the background ring's outer distance. In it, a two-pass
+chamfer transform with unit steps to all eight neighbours gives the exact Chebyshev distance to the blob
+(capped just past the ring), and one sweep gathers the background ring (for the medians), then one more
+the first ring (normalised excess), the glow (colour) and the spread of the blur radius over the blob
+and its first two rings. Blobs are independent: numba's threads share them.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+from scipy import ndimage
+
+
+@numba.njit(cache=True)
+def _chebyshev(mask: np.ndarray, cap: int) -> np.ndarray:
+    h, w = mask.shape
+    dist = np.full((h, w), cap, np.int32)
+    for y in range(h):
+        for x in range(w):
+            if mask[y, x]:
+                dist[y, x] = 0
+    for y in range(h):  # forward pass: neighbours above and to the left
+        for x in range(w):
+            d = dist[y, x]
+            if y > 0:
+                d = min(d, dist[y - 1, x] + 1)
+                if x > 0:
+                    d = min(d, dist[y - 1, x - 1] + 1)
+                if x + 1 < w:
+                    d = min(d, dist[y - 1, x + 1] + 1)
+            if x > 0:
+                d = min(d, dist[y, x - 1] + 1)
+            dist[y, x] = d
+    for y in range(h - 1, -1, -1):  # backward pass: below and to the right
+        for x in range(w - 1, -1, -1):
+            d = dist[y, x]
+            if y + 1 < h:
+                d = min(d, dist[y + 1, x] + 1)
+                if x > 0:
+                    d = min(d, dist[y + 1, x - 1] + 1)
+                if x + 1 < w:
+                    d = min(d, dist[y + 1, x + 1] + 1)
+            if x + 1 < w:
+                d = min(d, dist[y, x + 1] + 1)
+            dist[y, x] = d
+    return dist
+
+
+@numba.njit(parallel=True, cache=True)
+def _features(image, any_clipped, labels, boxes, bg_lo, bg_hi, glow_min, coc, size, ring, background, chroma,
+              coc_span, coc_far):
+    count = boxes.shape[0]
+    height, width = labels.shape
+    for i in numba.prange(count):
+        k = i + 1
+        y0 = max(0, boxes[i, 0] - bg_hi)
+        y1 = min(height, boxes[i, 1] + bg_hi)
+        x0 = max(0, boxes[i, 2] - bg_hi)
+        x1 = min(width, boxes[i, 3] + bg_hi)
+        blob = labels[y0:y1, x0:x1] == k
+        dist = _chebyshev(blob, bg_hi + 1)
+        h, w = blob.shape
+        n = 0
+        nbg = 0
+        for y in range(h):
+            for x in range(w):
+                if blob[y, x]:
+                    n += 1
+                elif bg_lo <= dist[y, x] <= bg_hi and not any_clipped[y0 + y, x0 + x]:
+                    nbg += 1
+        size[i] = n
+        bg_peak = 0.0
+        if nbg > 0:
+            buf = np.empty((4, nbg), np.float64)
+            j = 0
+            for y in range(h):
+                for x in range(w):
+                    if not blob[y, x] and bg_lo <= dist[y, x] <= bg_hi and not any_clipped[y0 + y, x0 + x]:
+                        p = 0.0
+                        for c in range(3):
+                            v = np.float64(image[c, y0 + y, x0 + x])
+                            buf[c, j] = v
+                            p = max(p, v)
+                        buf[3, j] = p
+                        j += 1
+            for c in range(3):
+                background[i, c] = np.median(buf[c])
+            bg_peak = np.median(buf[3])
+        scale = max(1.0 - bg_peak, 1e-3)
+        lo = np.inf
+        hi = -np.inf
+        for y in range(h):
+            for x in range(w):
+                if dist[y, x] <= 2:
+                    v = np.float64(coc[y0 + y, x0 + x])
+                    lo = min(lo, v)
+                    hi = max(hi, v)
+        coc_span[i] = hi - lo
+        coc_far[i] = lo
+        near_sum = 0.0
+        near_n = 0
+        glow = np.zeros(3)
+        glow_n = 0
+        for y in range(h):
+            for x in range(w):
+                d = dist[y, x]
+                if d < 1 or d > 2 or any_clipped[y0 + y, x0 + x]:
+                    continue
+                p = 0.0
+                for c in range(3):
+                    p = max(p, np.float64(image[c, y0 + y, x0 + x]))
+                weight = max(p - bg_peak, 0.0)  # the brightest glow pixels carry the light's colour
+                for c in range(3):
+                    glow[c] += weight * max(np.float64(image[c, y0 + y, x0 + x]) - background[i, c], 0.0)
+                glow_n += 1
+                if d == 1:
+                    near_sum += min(max((p - bg_peak) / scale, 0.0), 1.0)
+                    near_n += 1
+        if near_n > 0:
+            ring[i] = near_sum / near_n
+        top = max(glow[0], max(glow[1], glow[2]))
+        if glow_n > 0 and top > glow_min * glow_min * glow_n:
+            for c in range(3):
+                chroma[i, c] = glow[c] / top
+
+
+def blob_features(image: np.ndarray, clipped: np.ndarray, labels: np.ndarray, count: int,
+                  bg_ring: tuple[int, int], glow_min: float, coc: np.ndarray | None = None):
+    """:class:`~lensblur.render.classical.highlights.BlobFeatures` of blobs 1..count (compiled)."""
+    from ..classical.highlights import BlobFeatures
+
+    boxes = np.array([(s[0].start, s[0].stop, s[1].start, s[1].stop) for s in ndimage.find_objects(labels, count)],
+                     np.int64).reshape(count, 4)
+    size = np.zeros(count)
+    ring = np.zeros(count)
+    background = np.zeros((count, 3))
+    chroma = np.ones((count, 3))
+    span = np.zeros(count)
+    far = np.zeros(count)
+    coc = np.zeros(labels.shape, np.float32) if coc is None else np.ascontiguousarray(coc, np.float32)
+    _features(np.ascontiguousarray(image, np.float32), np.ascontiguousarray(clipped.any(axis=0)),
+              np.ascontiguousarray(labels, np.int32), boxes, bg_ring[0], bg_ring[1], glow_min, coc, size, ring,
+              background, chroma, span, far)
+    return BlobFeatures(size, ring, background, chroma, span, far)

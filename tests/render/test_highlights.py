@@ -1,0 +1,185 @@
+"""Highlight reconstruction: only clipped channels change, known values, fast = reference, every renderer."""
+
+import numpy as np
+import pytest
+import torch
+
+import lensblur as lb
+from lensblur.errors import InvalidParameterError
+from lensblur.io.colour import srgb_decode
+from lensblur.io.images import ImageMeta
+from lensblur.render.classical import highlights as hl
+
+RENDERERS = ["scatter", "layered", "hybrid"]
+
+
+def _photo(seed: int = 0, size=(48, 64), lights=((12, 14, 0), (30, 40, 1), (24, 8, 2))) -> torch.Tensor:
+    """An 8-bit-coded linear photo with a few clipped lights (radius 0, 1, 2 px) and their glow."""
+    rng = np.random.default_rng(seed)
+    codes = rng.integers(10, 140, size=(3, *size)).astype(np.float64)
+    image = srgb_decode(torch.from_numpy(codes / 255)).numpy()
+    yy, xx = np.mgrid[0:size[0], 0:size[1]]
+    for y, x, r in lights:
+        d = np.hypot(yy - y, xx - x)
+        glow = np.clip(1.5 - (d - r), 0, 1)[None] * np.array([0.9, 0.6, 0.4])[:, None, None]
+        image = np.maximum(image, glow)
+        image[:, d <= r] = 1.0
+    return torch.from_numpy(image.astype(np.float32))[None]
+
+
+def _scene(image: torch.Tensor, bits: int = 8) -> lb.Scene:
+    return lb.Scene(image, meta=ImageMeta(bit_depth=bits))
+
+
+def test_unclipped_pixels_and_channels_keep_their_values():
+    photo = _photo()
+    photo[0, 0, 5, 50] = 1.0  # a pixel clipped in red only
+    photo[0, 1:, 5, 50] = 0.3
+    out, info = hl.reconstruct_highlights(photo)
+    clipped = photo >= hl.clip_level(8, 2)
+    assert info["blobs"] == 4
+    assert torch.equal(out[~clipped], photo[~clipped])
+    assert bool((out[clipped] >= photo[clipped]).all()) and float(out.max()) > 1.3
+
+
+@pytest.mark.parametrize("renderer", RENDERERS)
+def test_no_clipped_pixel_renders_exactly_as_without_reconstruction(renderer):
+    photo = _photo().clamp(max=0.97)
+    coc = torch.linspace(-8, 8, 64).expand(1, 1, 48, 64).contiguous()
+    with_it = lb.render(_scene(photo), coc_px=coc, highlights=lb.Highlights(), renderer=renderer)
+    without = lb.render(_scene(photo), coc_px=coc, renderer=renderer)
+    assert torch.equal(with_it.image, without.image)
+    assert with_it.extras["highlights"]["blobs"] == 0
+
+
+def test_fast_features_equal_the_reference():
+    photo = _photo(3, (80, 96), lights=((5, 5, 1), (0, 40, 2), (70, 90, 3), (40, 40, 0), (41, 44, 1), (79, 10, 4)))
+    photo[0, :, 50:60, 60:75] = 1.0  # a large flat area
+    level = hl.clip_level(8, 2)
+    array = photo[0].numpy()
+    clipped = hl.clipped_channels(array, level)
+    labels, count = hl._label(clipped.any(0))
+    from lensblur.render._kernels.highlights_numba import blob_features
+
+    coc = np.linspace(-10, 10, 96, dtype=np.float32)[None].repeat(80, 0) ** 3 / 100
+    fast = blob_features(array, clipped, labels, count, hl._BG_RING, hl._GLOW_MIN, coc)
+    slow = hl.blob_features_reference(array, clipped, labels, count, coc)
+    assert count >= 6 and 0 < slow.coc_span_px.min() < hl._DEPTH_JUMP_PX < slow.coc_span_px.max()
+    for name in ("size_px", "ring", "background", "chroma", "coc_span_px"):
+        np.testing.assert_allclose(getattr(fast, name), getattr(slow, name), rtol=1e-6, atol=1e-7, err_msg=name)
+    out_fast, _ = hl.reconstruct_highlights(photo)
+    out_slow, _ = hl.reconstruct_highlights(photo, reference=True)
+    torch.testing.assert_close(out_fast, out_slow, rtol=1e-6, atol=1e-6)
+
+
+def test_a_channel_that_did_not_clip_predicts_the_clipped_one_from_the_glow_colour():
+    """Glow of colour (1, 0.5, 0.2) on black; the centre clipped in red only, green 0.9: red = 0.9 / 0.5."""
+    image = torch.zeros(1, 3, 21, 21)
+    colour = torch.tensor([1.0, 0.5, 0.2])[:, None]
+    for y, x in [(9, 9), (9, 10), (9, 11), (10, 9), (10, 11), (11, 9), (11, 10), (11, 11)]:
+        image[0, :, y, x] = (0.6 * colour)[:, 0]
+    image[0, :, 10, 10] = torch.tensor([1.0, 0.9, 0.36])
+    out, _ = hl.reconstruct_highlights(image)
+    assert float(out[0, 0, 10, 10]) == pytest.approx(0.9 / 0.5, rel=1e-5)
+    assert torch.equal(out[0, 1:, 10, 10], image[0, 1:, 10, 10])
+
+
+def test_small_blobs_with_a_hard_edge_are_brighter_than_large_or_soft_ones():
+    """The calibrated prior: a point light with no glow is far above white; a large area is bounded."""
+    features = hl.BlobFeatures(np.array([1.0, 8.0, 8.0, 5000.0]), np.array([0.0, 0.0, 0.6, 0.0]),
+                               np.zeros((4, 3)), np.ones((4, 3)))
+    gain = hl.gains(features, lb.Highlights())
+    assert gain[1] > gain[0] > 1.0          # hard-edged blobs: brighter lights clip more pixels
+    assert gain[1] > 4 * gain[2]             # a bright ring means a light barely above white
+    options = lb.Highlights()
+    assert gain[3] == pytest.approx(options.large_area_gain * options.large_area_px / 5000.0)
+    capped = hl.gains(features, lb.Highlights(max_gain=2.0))
+    assert capped.max() <= 1.0
+
+
+def test_a_large_clipped_area_gets_a_bounded_gain():
+    photo = _photo()
+    photo[0, :, 0:20, :] = 1.0  # an overcast sky, 1280 px
+    out, info = hl.reconstruct_highlights(photo)
+    options = lb.Highlights()
+    budget = options.large_area_gain * options.large_area_px
+    assert 0 < float((out - photo)[0, :, 0:20].amax(0).sum()) <= budget + 1e-3  # a bounded total...
+    assert float(out[0, :, 0:20].max()) <= 1.0 + budget / (20 * 64) + 1e-6  # ...spread thin over the sky
+    assert info["blobs"] >= 3
+
+
+def test_at_a_depth_jump_only_the_far_surface_pixels_of_a_light_are_raised():
+    """Mixed pixels labelled with the nearer surface keep their values; the light lies behind the edge."""
+    photo = _photo()
+    coc = torch.zeros(1, 1, 48, 64)
+    coc[..., 31:, :] = 8.0  # the light at (30, 40), radius 1 (rows 29-31), is on the edge of a blurred foreground
+    out, info = hl.reconstruct_highlights(photo, coc)
+    assert info["at_depth_jumps"] == 1
+    assert torch.equal(out[..., 31:34, 37:44], photo[..., 31:34, 37:44])  # near-labelled: as the photo has it
+    assert float(out[0, 0, 29:31, 39:42].min()) > 1.5  # far-labelled: reconstructed
+    free, _ = hl.reconstruct_highlights(photo)
+    assert float(free[..., 31, 40].max()) > 1.0  # without a blur map nothing marks the jump
+
+
+def test_sky_seen_through_leaves_is_one_large_area_not_many_point_lights():
+    photo = _photo()
+    photo[0, :, 0:24, :] = 1.0
+    photo[0, :, 0:24:3, :] = 0.05  # dark twigs every third row cut the sky into 8 strips of 64 px
+    out, info = hl.reconstruct_highlights(photo)
+    options = lb.Highlights()
+    assert info["blobs"] >= 8
+    assert float((out - photo)[0, :, 0:24].amax(0).sum()) <= options.large_area_gain * options.large_area_px + 1e-3
+    alone, _ = hl.reconstruct_highlights(photo[..., 0:2, :].contiguous())  # one strip alone is a small blob...
+    assert float(alone.max()) > float(out[0, :, 0:24].max())  # ...and would get far more
+
+
+@pytest.mark.parametrize("renderer", RENDERERS)
+def test_out_of_focus_light_spreads_its_recovered_energy_in_focus_light_stays_a_clipped_point(renderer):
+    photo = _photo()
+    coc = torch.zeros(1, 1, 48, 64)
+    coc[..., 32:] = 6.0  # the light at x = 40 is blurred, the one at x = 14 is sharp
+    scene = _scene(photo)
+    plain = lb.render(scene, coc_px=coc, renderer=renderer).image
+    bright = lb.render(scene, coc_px=coc, renderer=renderer, highlights=lb.Highlights())
+    recovered, _ = hl.reconstruct_highlights(photo)
+    gained = float((bright.image - plain)[..., 22:40, 33:48].sum())
+    lost = float((recovered - photo)[..., 28:33, 38:43].sum())
+    assert lost > 2 and gained == pytest.approx(lost, rel=0.15)
+    sharp = bright.image[..., 8:17, 10:19].clamp(0, 1)
+    light = (photo[..., 8:17, 10:19] >= 1.0).all(1, keepdim=True).expand_as(sharp)
+    assert int(light.sum()) == 3 and float(sharp[light].max()) == 1.0  # a sharp clipped point...
+    assert torch.allclose(sharp[~light], plain[..., 8:17, 10:19].clamp(0, 1)[~light], atol=1e-5)  # ...nothing more
+
+
+def test_float_and_fileless_input_is_left_alone_unless_the_bit_depth_is_given():
+    photo = _photo()
+    coc = torch.full((1, 1, 48, 64), 4.0)
+    plain = lb.render(lb.Scene(photo), coc_px=coc).image
+    skipped = lb.render(lb.Scene(photo), coc_px=coc, highlights=lb.Highlights())
+    assert torch.equal(skipped.image, plain) and "bit depth is unknown" in skipped.extras["highlights"]["skipped"]
+    hdr = lb.render(_scene(photo, bits=32), coc_px=coc, highlights=lb.Highlights())
+    assert torch.equal(hdr.image, plain) and "HDR" in hdr.extras["highlights"]["skipped"]
+    given = lb.render(lb.Scene(photo), coc_px=coc, highlights=lb.Highlights(bit_depth=8)).image
+    assert float(given.sum()) > float(plain.sum()) + 5
+
+
+def test_sixteen_bit_files_clip_at_their_own_full_scale():
+    photo = torch.full((1, 3, 9, 9), 0.2)
+    photo[..., 2, 2] = float(srgb_decode(torch.tensor(65000 / 65535)))  # bright, but 535 codes below full
+    photo[..., 6, 6] = 1.0
+    out, info = hl.reconstruct_highlights(photo, bit_depth=16)
+    assert info["blobs"] == 1 and torch.equal(out[..., 2, 2], photo[..., 2, 2])
+    assert hl.clip_level(16, 2) > hl.clip_level(8, 2)
+
+
+def test_bad_settings_name_the_field():
+    with pytest.raises(InvalidParameterError, match="Highlights.tolerance_codes must be an integer"):
+        lb.Highlights(tolerance_codes=-1)
+    with pytest.raises(InvalidParameterError, match="Highlights.max_gain must be >= 1"):
+        lb.Highlights(max_gain=0.5)
+    with pytest.raises(InvalidParameterError, match="Highlights.bit_depth must be 8, 16 or None"):
+        lb.Highlights(bit_depth=12)
+    with pytest.raises(InvalidParameterError, match="boost=lensblur.HighlightBoost"):
+        lb.render(_scene(_photo()), coc_px=torch.zeros(1, 1, 48, 64), highlights=lb.HighlightBoost())
+    with pytest.raises(InvalidParameterError, match="HighlightBoost.gain must be >= 0"):
+        lb.HighlightBoost(gain=-1)
