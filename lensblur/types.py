@@ -335,7 +335,8 @@ class Highlights:
 
     Attributes:
         tolerance_codes: code values below full scale still counted as clipped (JPEG noise near white).
-        max_gain: the brightest a reconstructed pixel may become, in units of white. The default, 5, is
+        max_gain: the brightest a reconstructed point light (a blob of up to 4 px) may become, in units
+            of white; larger blobs are capped lower, by (N / 4)^-0.5 of the excess. The default, 8, is
             measured (docs/highlights.md): the photo cannot tell a light 5x white from one 50x white
             reliably, and over-estimating costs more than under-estimating; raise it for night scenes
             you know are full of strong point lights.
@@ -348,7 +349,7 @@ class Highlights:
     """
 
     tolerance_codes: int = 2
-    max_gain: float = 5.0
+    max_gain: float = 8.0
     large_area_px: int = 256
     large_area_gain: float = 0.5
     bit_depth: int | None = None

@@ -116,7 +116,7 @@ def test_at_a_depth_jump_only_the_far_surface_pixels_of_a_light_are_raised():
     out, info = hl.reconstruct_highlights(photo, coc)
     assert info["at_depth_jumps"] == 1
     assert torch.equal(out[..., 31:34, 37:44], photo[..., 31:34, 37:44])  # near-labelled: as the photo has it
-    assert float(out[0, 0, 29:31, 39:42].min()) > 1.5  # far-labelled: reconstructed
+    assert float(out[0, 0, 29, 40]) > 1.5 and float(out[0, 0, 30, 39:42].min()) > 1.5  # far-labelled: raised
     free, _ = hl.reconstruct_highlights(photo)
     assert float(free[..., 31, 40].max()) > 1.0  # without a blur map nothing marks the jump
 

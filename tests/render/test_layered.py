@@ -157,3 +157,27 @@ def test_bad_options_name_the_field(field, value):
 def test_bad_gamma_is_refused_by_name():
     with pytest.raises(InvalidParameterError, match="gamma"):
         layered_blur(torch.rand(1, 3, 8, 8), torch.zeros(1, 1, 8, 8), gamma=0.0, options=LAYERS_ONLY)
+
+
+def test_a_light_beside_a_blurred_occluder_keeps_the_ray_traced_energy():
+    """The hidden-background fill continues the surface, not the lights on it. A light 30x white two
+    pixels from a blurred foreground edge: smearing it into the hidden region would show through the
+    edge (+4.5 % energy against the ray tracer); the render stays within 2 %."""
+    from lensblur.synth import trace_all_in_focus, trace_defocus
+    from lensblur.synth.scenes import Layer, LayeredScene
+
+    height, width, margin = 48, 64, 16
+    yy, xx = np.mgrid[0:height + 2 * margin, 0:width + 2 * margin]
+    back = np.zeros((height + 2 * margin, width + 2 * margin, 4), np.float32)
+    back[..., :3], back[..., 3] = 0.2 ** (1 / 2.2), 1.0
+    back[np.hypot(yy - 24 - margin, xx - 31 - margin) <= 1.5, :3] = 30.0 ** (1 / 2.2)
+    front = np.zeros_like(back)
+    front[..., :3], front[..., 3] = 0.5 ** (1 / 2.2), (xx >= 34 + margin)
+    scene = LayeredScene((Layer(back, (0.2, 0.0, 0.0), "back"), Layer(front, (0.8, 0.0, 0.0), "front")),
+                         height, width, margin, 0, "test")
+    base = trace_all_in_focus(scene, (2.2,))
+    truth = trace_defocus(scene, strength_px=10.0, focus_disparity=0.3, gammas=(2.2,)).bokeh_linear[0]
+    image = torch.from_numpy(base.all_in_focus_linear[0]).permute(2, 0, 1)[None].contiguous()
+    coc = torch.from_numpy(10.0 * (base.disparity - 0.3))[None, None].float()
+    out = layered_blur(image, coc).image[0].permute(1, 2, 0).numpy()
+    assert abs(out.sum() / truth.sum() - 1) < 0.02

@@ -71,6 +71,8 @@ GAIN_TABLE = np.array([
 ], np.float32)
 
 _BG_RING = (3, 5)  # Chebyshev distances of the local background ring
+POINT_PX = 4.0  # blobs up to this many pixels may reach Highlights.max_gain
+CAP_FALLOFF = 0.5  # exponent of the cap's fall with blob size beyond POINT_PX (16 px: half, 64 px: a quarter)
 _AREA_CELL = 4  # px: blobs closer than about this belong to one bright area
 _DEPTH_JUMP_PX = 1.0  # px of blur radius: a blob pixel labelled nearer than its farthest surround by more is mixed
 
@@ -210,7 +212,10 @@ def gains(features: BlobFeatures, options: Highlights, area: np.ndarray | None =
     area = features.size_px if area is None else area
     budget = options.large_area_gain * options.large_area_px
     cap = np.where(area > options.large_area_px, budget / np.maximum(area, 1.0), np.inf)
-    return np.clip(np.minimum(g, cap), 0.0, options.max_gain - 1.0)
+    # a clipped blob of a few pixels is a point light and may be far brighter than white; larger lights are
+    # usually dimmer (lamp shades, lit windows): the cap falls as (N / POINT_PX)^-CAP_FALLOFF beyond that
+    top = (options.max_gain - 1.0) * np.minimum(1.0, (np.maximum(features.size_px, 1.0) / POINT_PX) ** -CAP_FALLOFF)
+    return np.clip(np.minimum(g, cap), 0.0, top)
 
 
 def _apply(image: np.ndarray, clipped: np.ndarray, labels: np.ndarray, features: BlobFeatures,

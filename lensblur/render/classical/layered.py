@@ -319,7 +319,7 @@ def _layers_composite(encoded: Tensor, coc: Tensor, aperture: Aperture, options:
             known = _area_down(known, s)
             premult = premult / known.clamp_min(1e-12) * (known > 0)
         if bool((known < 1).any()):
-            filled = pull_push(premult, known)
+            filled = pull_push(_no_lights(premult), known)
             premult = known * premult + (1 - known) * filled
         if abs(radius) / s >= MIN_RADIUS_PX * 0.999 and radius != 0:
             premult = _blur(premult, _kernel(abs(radius) / s, aperture, foreground=radius > 0))
@@ -332,6 +332,17 @@ def _layers_composite(encoded: Tensor, coc: Tensor, aperture: Aperture, options:
         bar.update(1)
     bar.close()
     return colour / cover.clamp_min(1e-6)
+
+
+def _no_lights(premult: Tensor) -> Tensor:
+    """Premultiplied colour + alpha with the colour held at or below white, the source of the hidden fill.
+
+    The hidden part of a layer is a surface continuing behind the occluder; a light brighter than white
+    (reconstructed highlights) next to the occlusion edge must not be smeared into it, or its energy
+    would multiply over the whole hidden region.
+    """
+    alpha = premult[:, -1:]
+    return torch.cat([torch.minimum(premult[:, :-1], alpha), alpha], dim=1)
 
 
 def _area_down(x: Tensor, s: int) -> Tensor:
@@ -423,7 +434,7 @@ def layered_reference(image: np.ndarray, coc_px: np.ndarray, aperture: Aperture 
         layer = np.concatenate([image * share, share[None]])
         known = 1.0 - hidden
         if (known < 1).any():
-            t = torch.from_numpy(layer[None])
+            t = _no_lights(torch.from_numpy(layer[None]))
             filled = pull_push(t, torch.from_numpy(known[None, None])).numpy()[0]
             layer = known * layer + (1 - known) * filled
         if radius != 0:
