@@ -320,6 +320,11 @@ def _cmd_render(args: argparse.Namespace) -> int:
               + ("; focus: auto (nearest large region near the centre)" if result.extras.get("focus") == "auto" else ""))
         print(f"focus band (disparity): {far:.4f}..{near:.4f}; blur K = {result.extras['strength_px']:.4g} px; "
               f"max radius {float(result.coc_px.abs().max()):.1f} px; aperture {result.extras['aperture']}")
+        recovered = result.extras.get("highlights")
+        if recovered is not None:
+            print("highlights: " + (recovered["skipped"] if "skipped" in recovered else
+                                    f"{recovered['blobs']} clipped blobs ({recovered['clipped_px']} px) reconstructed, "
+                                    f"brightest {1 + recovered['max_gain']:.1f}x white"))
         print(f"wrote {written}" + (f" and {args.save_coc}" if args.save_coc else "")
               + f" in {time.perf_counter() - start:.2f} s")
     return 0

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import numba
 import numpy as np
-from scipy import ndimage
 
 
 @numba.njit(cache=True)
@@ -129,12 +128,17 @@ def _features(image, any_clipped, labels, boxes, bg_lo, bg_hi, glow_min, coc, si
 
 
 def blob_features(image: np.ndarray, clipped: np.ndarray, labels: np.ndarray, count: int,
-                  bg_ring: tuple[int, int], glow_min: float, coc: np.ndarray | None = None):
-    """:class:`~lensblur.render.classical.highlights.BlobFeatures` of blobs 1..count (compiled)."""
+                  bg_ring: tuple[int, int], glow_min: float, coc: np.ndarray | None = None,
+                  boxes: np.ndarray | None = None):
+    """:class:`~lensblur.render.classical.highlights.BlobFeatures` of blobs 1..count (compiled).
+
+    ``clipped`` is the ``(3, H, W)`` per-channel mask or the ``(H, W)`` any-channel mask; ``boxes`` the
+    :func:`blob_boxes` when already known.
+    """
     from ..classical.highlights import BlobFeatures
 
-    boxes = np.array([(s[0].start, s[0].stop, s[1].start, s[1].stop) for s in ndimage.find_objects(labels, count)],
-                     np.int64).reshape(count, 4)
+    if boxes is None:
+        boxes = blob_boxes(np.ascontiguousarray(labels, np.int32), count)
     size = np.zeros(count)
     ring = np.zeros(count)
     background = np.zeros((count, 3))
@@ -142,7 +146,88 @@ def blob_features(image: np.ndarray, clipped: np.ndarray, labels: np.ndarray, co
     span = np.zeros(count)
     far = np.zeros(count)
     coc = np.zeros(labels.shape, np.float32) if coc is None else np.ascontiguousarray(coc, np.float32)
-    _features(np.ascontiguousarray(image, np.float32), np.ascontiguousarray(clipped.any(axis=0)),
+    any_clipped = clipped.any(axis=0) if clipped.ndim == 3 else clipped
+    _features(np.ascontiguousarray(image, np.float32), np.ascontiguousarray(any_clipped),
               np.ascontiguousarray(labels, np.int32), boxes, bg_ring[0], bg_ring[1], glow_min, coc, size, ring,
               background, chroma, span, far)
     return BlobFeatures(size, ring, background, chroma, span, far)
+
+
+@numba.njit(parallel=True, cache=True)
+def detect(image: np.ndarray, level: float) -> tuple[np.ndarray, int]:
+    """``(H, W)`` uint8 mask of pixels with any channel at or above ``level``, and its count."""
+    _, height, width = image.shape
+    mask = np.zeros((height, width), np.uint8)
+    counts = np.zeros(height, np.int64)
+    lv = np.float32(level)
+    for y in numba.prange(height):
+        n = 0
+        for x in range(width):
+            if image[0, y, x] >= lv or image[1, y, x] >= lv or image[2, y, x] >= lv:
+                mask[y, x] = 1
+                n += 1
+        counts[y] = n
+    return mask, counts.sum()
+
+
+@numba.njit(cache=True)
+def blob_boxes(labels: np.ndarray, count: int) -> np.ndarray:
+    """``(count, 5)``: bounding boxes ``[y0, y1, x0, x1)`` of labels 1..count, and the column of each
+    blob's first pixel in row order (a pixel of the blob in row y0)."""
+    boxes = np.empty((count, 5), np.int64)
+    boxes[:, 0] = labels.shape[0]
+    boxes[:, 1] = -1
+    boxes[:, 2] = labels.shape[1]
+    boxes[:, 3] = -1
+    for y in range(labels.shape[0]):
+        for x in range(labels.shape[1]):
+            k = labels[y, x]
+            if k > 0:
+                i = k - 1
+                if boxes[i, 1] < 0:
+                    boxes[i, 4] = x
+                boxes[i, 0] = min(boxes[i, 0], y)
+                boxes[i, 1] = max(boxes[i, 1], y + 1)
+                boxes[i, 2] = min(boxes[i, 2], x)
+                boxes[i, 3] = max(boxes[i, 3], x + 1)
+    return boxes
+
+
+@numba.njit(parallel=True, cache=True)
+def apply_in_place(out, level, labels, boxes, gain, chroma, background, coc, coc_far, jump_px, ratio_min):
+    """The compiled form of ``render.classical.highlights._apply``, writing into ``out`` (3, H, W)."""
+    lv = np.float32(level)
+    for i in numba.prange(boxes.shape[0]):
+        k = i + 1
+        for y in range(boxes[i, 0], boxes[i, 1]):
+            for x in range(boxes[i, 2], boxes[i, 3]):
+                if labels[y, x] != k or coc[y, x] > coc_far[i] + jump_px:
+                    continue
+                ratio = -1.0
+                for c in range(3):
+                    v = np.float64(out[c, y, x])
+                    if v < lv and chroma[i, c] >= ratio_min:
+                        ratio = max(ratio, max(v - background[i, c], 0.0) / max(chroma[i, c], ratio_min))
+                for c in range(3):
+                    v = np.float64(out[c, y, x])
+                    if v < lv:
+                        continue
+                    if ratio >= 0:
+                        estimate = background[i, c] + ratio * chroma[i, c]
+                    else:
+                        estimate = (1.0 + gain[i]) * chroma[i, c]
+                    out[c, y, x] = np.float32(max(v, estimate))
+
+
+@numba.njit(parallel=True, cache=True)
+def tiles_any(mask: np.ndarray, cell: int) -> np.ndarray:
+    """``(ceil(H / cell), ceil(W / cell))`` uint8: which ``cell`` x ``cell`` tiles hold a set pixel."""
+    height, width = mask.shape
+    th, tw = (height + cell - 1) // cell, (width + cell - 1) // cell
+    tiles = np.zeros((th, tw), np.uint8)
+    for ty in numba.prange(th):
+        for y in range(ty * cell, min(height, ty * cell + cell)):
+            for x in range(width):
+                if mask[y, x]:
+                    tiles[ty, x // cell] = 1
+    return tiles

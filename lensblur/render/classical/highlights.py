@@ -248,7 +248,7 @@ def _apply(image: np.ndarray, clipped: np.ndarray, labels: np.ndarray, features:
     return out
 
 
-_RATIO_MIN = 0.2  # a channel this dim in the glow's colour is too noisy to predict the others from
+_RATIO_MIN = 0.08  # a channel this dim in the glow colour is too noisy to predict the others from
 
 
 def reconstruct_highlights(image: Tensor, coc_px: Tensor | None = None, *, bit_depth: int = 8,
@@ -282,30 +282,55 @@ def reconstruct_highlights(image: Tensor, coc_px: Tensor | None = None, *, bit_d
         raise InvalidParameterError(f"bit_depth must be 8 or 16 (bits per channel of the stored file); got {bit_depth!r}.")
     options = Highlights() if options is None else options
     level = clip_level(bit_depth, options.tolerance_codes)
-    out = image.clone()
+    out = image.detach().to("cpu", torch.float32).contiguous().clone()
     info = {"blobs": 0, "clipped_px": 0, "max_gain": 0.0, "at_depth_jumps": 0}
     for b in range(image.shape[0]):
-        array = image[b].detach().to("cpu", torch.float32).numpy()
-        clipped = clipped_channels(array, level)
-        any_clipped = clipped.any(axis=0)
-        if not any_clipped.any():
-            continue
-        labels, count = _label(any_clipped)
-        coc = None if coc_px is None else coc_px[b, 0].detach().to("cpu", torch.float32).numpy()
+        array = out[b].numpy()
+        coc = None if coc_px is None else coc_px[b, 0].detach().to("cpu", torch.float32).contiguous().numpy()
         if reference:
+            clipped = clipped_channels(array, level)
+            any_clipped = clipped.any(axis=0)
+            if not any_clipped.any():
+                continue
+            labels, count = _label(any_clipped)
             features = blob_features_reference(array, clipped, labels, count, coc)
+            gain = gains(features, options, area_px(labels, features.size_px))
+            array[...] = _apply(array, clipped, labels, features, gain, coc)
         else:
-            from .._kernels.highlights_numba import blob_features
-
-            features = blob_features(array, clipped, labels, count, _BG_RING, _GLOW_MIN, coc)
-        gain = gains(features, options, area_px(labels, features.size_px))
-        out[b] = torch.from_numpy(_apply(array, clipped, labels, features, gain, coc)).to(image.device, image.dtype)
-        if features.coc_span_px is not None:
+            count, features, gain = _reconstruct_compiled(array, level, coc, options)
+            if count == 0:
+                continue
+        if features.coc_span_px is not None and coc is not None:
             info["at_depth_jumps"] += int((features.coc_span_px > _DEPTH_JUMP_PX).sum())
         info["blobs"] += count
-        info["clipped_px"] += int(any_clipped.sum())
+        info["clipped_px"] += int(features.size_px.sum())
         info["max_gain"] = max(info["max_gain"], float(gain.max()))
-    return out, info
+    return out.to(image.device, image.dtype), info
+
+
+def _reconstruct_compiled(array: np.ndarray, level: float, coc: np.ndarray | None,
+                          options: Highlights) -> tuple[int, BlobFeatures | None, np.ndarray | None]:
+    """The fast path of :func:`reconstruct_highlights` on one ``(3, H, W)`` float32 image, in place."""
+    from scipy import ndimage
+
+    from .._kernels import highlights_numba as kernels
+
+    mask, n = kernels.detect(array, level)
+    if n == 0:
+        return 0, None, None
+    labels, count = ndimage.label(mask, structure=np.ones((3, 3), bool), output=np.int32)
+    boxes = kernels.blob_boxes(labels, count)
+    features = kernels.blob_features(array, mask.view(bool), labels, count, _BG_RING, _GLOW_MIN, coc, boxes)
+    tiles = kernels.tiles_any(mask, _AREA_CELL)
+    groups, _ = ndimage.label(tiles, structure=np.ones((3, 3), bool))
+    blob_group = groups[boxes[:, 0] // _AREA_CELL, boxes[:, 4] // _AREA_CELL]
+    area = np.bincount(blob_group, weights=features.size_px)[blob_group]
+    gain = gains(features, options, area)
+    far = features.coc_far_px if coc is not None else np.zeros(count)
+    kernels.apply_in_place(array, level, labels, boxes, gain, features.chroma, features.background,
+                           coc if coc is not None else np.zeros(labels.shape, np.float32), far,
+                           _DEPTH_JUMP_PX, _RATIO_MIN)
+    return count, features, gain
 
 
 def boost_highlights(image: Tensor, coc_px: Tensor, boost: HighlightBoost) -> Tensor:
