@@ -11,7 +11,7 @@ import torch
 import lensblur as lb
 from lensblur.io import coc_preview, disparity_preview, linear_to_srgb
 
-__all__ = ["DEMO_SETTINGS", "run_demo"]
+__all__ = ["DEMO_SETTINGS", "add_parser", "run", "run_demo"]
 
 # (file stem, label, lens, focus, highlights[, renderer]); pixels are (x, y) in the 741x500 photo
 DEMO_SETTINGS = [
@@ -79,3 +79,17 @@ def run_demo(out: Path, *, overwrite: bool = False, progress: bool = True) -> li
     print(f"Demo done: {len(written)} files in {out.resolve()}")
     print(f"  contact sheet (input | disparity | renders): {sheet.resolve()}")
     return written
+
+
+def add_parser(sub) -> None:
+    """The ``demo`` subcommand's arguments."""
+    parser = sub.add_parser("demo", help="render the bundled Middlebury sample at several settings")
+    parser.add_argument("--out", type=Path, default=Path("outputs/demo"), help="folder for the results")
+    parser.add_argument("--overwrite", action="store_true", help="replace results of an earlier demo run")
+    parser.add_argument("--quiet", action="store_true")
+
+
+def run(args) -> int:
+    """Run ``lensblur demo``."""
+    run_demo(args.out, overwrite=args.overwrite, progress=not args.quiet)
+    return 0

@@ -107,7 +107,7 @@ def test_cli_focus_subject_needs_a_matte(tmp_path, capsys):
 
 
 def test_focus_subject_band_covers_the_matte(tmp_path):
-    from lensblur.cli import _subject_focus
+    from lensblur.cli.render import _subject_focus
 
     d = torch.full((1, 1, 20, 30), 0.1)
     d[..., 5:15, 10:20] = 0.7
