@@ -6,8 +6,10 @@ argument was wrong, what was received, and how to fix it.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Iterator
 
 __all__ = [
     "InputError",
@@ -17,18 +19,52 @@ __all__ = [
     "FileFormatError",
     "OutputExistsError",
     "WeightsUnavailableError",
+    "cli_messages",
+    "hint",
 ]
 
+_MARK = re.compile("\x1f(.*?)\x1e(.*?)\x1d", re.S)
+_SPEAK_CLI = [False]
 
-class InputError(ValueError):
+
+def hint(python: str, cli: str) -> str:
+    """A fix stated in the caller's terms: ``python`` (argument names) for API callers, ``cli`` (flag names)
+    when the command line runs. Both are kept in the message; :func:`speak` picks one when it is shown."""
+    return f"\x1f{python}\x1e{cli}\x1d"
+
+
+def speak(text: str) -> str:
+    """``text`` with every :func:`hint` resolved for the interface in use."""
+    return _MARK.sub(lambda m: m.group(2) if _SPEAK_CLI[0] else m.group(1), text)
+
+
+@contextlib.contextmanager
+def cli_messages() -> Iterator[None]:
+    """Within this block, errors name command-line flags instead of Python arguments."""
+    previous = _SPEAK_CLI[0]
+    _SPEAK_CLI[0] = True
+    try:
+        yield
+    finally:
+        _SPEAK_CLI[0] = previous
+
+
+class _Speaks:
+    """Mixin: the message is shown in the caller's terms (see :func:`hint`)."""
+
+    def __str__(self) -> str:
+        return speak(super().__str__())
+
+
+class InputError(_Speaks, ValueError):
     """A data argument (image, depth map, blur map) has the wrong shape, range or kind."""
 
 
-class InvalidParameterError(ValueError):
+class InvalidParameterError(_Speaks, ValueError):
     """A setting (lens, aperture, focus, highlights) is out of its valid range."""
 
 
-class UnknownNameError(ValueError):
+class UnknownNameError(_Speaks, ValueError):
     """A name (renderer, backend, aperture) is not one lensblur knows."""
 
     @classmethod
@@ -40,17 +76,17 @@ class UnknownNameError(ValueError):
         return cls(f"Unknown {what} {name!r}; choose one of {', '.join(map(repr, known))}.{hint}")
 
 
-class MissingDependencyError(ImportError):
+class MissingDependencyError(_Speaks, ImportError):
     """An optional dependency needed for this feature is not installed."""
 
 
-class FileFormatError(ValueError):
+class FileFormatError(_Speaks, ValueError):
     """A file cannot be read: missing, unreadable, truncated, or in a format lensblur does not read."""
 
 
-class OutputExistsError(FileExistsError):
+class OutputExistsError(_Speaks, FileExistsError):
     """An output path exists (or is an input) and overwriting was not asked for."""
 
 
-class WeightsUnavailableError(OSError):
+class WeightsUnavailableError(_Speaks, OSError):
     """Model weights could not be found locally or downloaded; the message says how to provide them."""

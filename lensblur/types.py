@@ -18,6 +18,7 @@ Conventions (also in ARCHITECTURE.md):
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -63,6 +64,35 @@ class DepthMap:
     kind: DepthKind
     scale: DepthScale
     source: str = "unknown"
+
+    @classmethod
+    def from_array(cls, values: Any, *, kind: DepthKind, scale: DepthScale = "relative",
+                   source: str = "array") -> DepthMap:
+        """A DepthMap from an ``(H, W)`` or ``(1, 1, H, W)`` numpy array or tensor of the given ``kind``.
+
+        Example:
+            >>> DepthMap.from_array(np.ones((4, 5)), kind="disparity").values.shape
+            torch.Size([1, 1, 4, 5])
+        """
+        if isinstance(values, Tensor):
+            tensor = values.detach().cpu().float()
+        elif isinstance(values, np.ndarray) and (np.issubdtype(values.dtype, np.floating)
+                                                 or np.issubdtype(values.dtype, np.integer)):
+            tensor = torch.from_numpy(np.ascontiguousarray(values, dtype=np.float32))
+        else:
+            raise InputError(f"depth values must be a numpy array of numbers or a tensor; got "
+                             f"{type(values).__name__}{' of ' + str(values.dtype) if hasattr(values, 'dtype') else ''}.")
+        if kind not in ("depth", "disparity"):
+            raise InvalidParameterError(
+                f"kind must be 'disparity' (larger = nearer; Depth Anything, MiDaS) or 'depth' (larger = farther; "
+                f"metres) for a depth array; got {kind!r}.")
+        if tensor.ndim == 2:
+            tensor = tensor[None, None]
+        elif tensor.ndim == 3 and tensor.shape[0] == 1:
+            tensor = tensor[None]
+        if tensor.ndim != 4 or tuple(tensor.shape[:2]) != (1, 1):
+            raise InputError(f"depth must have shape (H, W) or (1, 1, H, W); got {tuple(tensor.shape)}.")
+        return cls(tensor.contiguous(), kind=kind, scale=scale, source=source)
 
     def __post_init__(self) -> None:
         if not isinstance(self.values, Tensor):
@@ -132,9 +162,25 @@ class Scene:
     meta: Any = None
     matte: Tensor | None = None
 
-    def with_depth(self, depth: DepthMap) -> Scene:
-        """A copy of the scene holding ``depth``."""
-        return replace(self, depth=depth)
+    def with_depth(self, depth: Any, *, kind: DepthKind | None = None, scale: DepthScale = "relative") -> Scene:
+        """A copy of the scene holding ``depth``: a :class:`DepthMap`, or an ``(H, W)`` array or tensor of the
+        given ``kind`` (``"disparity"`` or ``"depth"``; a file is read with ``lensblur.read_depth``).
+
+        Example:
+            >>> scene = Scene(torch.rand(1, 3, 4, 5)).with_depth(np.ones((4, 5)), kind="disparity")
+            >>> scene.depth.kind
+            'disparity'
+        """
+        if isinstance(depth, DepthMap):
+            return replace(self, depth=depth)
+        if isinstance(depth, (str, os.PathLike)):
+            raise InputError(f"with_depth takes a DepthMap or an array; for the file {str(depth)!r} use "
+                             "scene.with_depth(lensblur.read_depth(path, kind='disparity')).")
+        if kind is None:
+            raise InvalidParameterError(
+                "with_depth(array) needs kind='disparity' (larger = nearer; Depth Anything, MiDaS) or kind='depth' "
+                "(larger = farther; metres).")
+        return replace(self, depth=DepthMap.from_array(depth, kind=kind, scale=scale))
 
 
 @dataclass(frozen=True, eq=False)
@@ -419,3 +465,30 @@ class RenderResult:
     dilated_coc_px: Tensor | None = None
     focus_band: tuple[float, float] | None = None
     extras: dict[str, Any] = field(default_factory=dict)
+
+    def to_numpy(self, dtype: Any = np.uint8) -> np.ndarray:
+        """The first image as an ``(H, W, 3)`` array: ``np.uint8`` or ``np.uint16`` give sRGB-encoded values
+        clipped to white (what PIL, OpenCV and image files hold); ``np.float32`` gives linear light, unclipped.
+
+        Example:
+            >>> r = RenderResult(torch.full((1, 3, 2, 2), 0.5), torch.zeros(1, 1, 2, 2))
+            >>> r.to_numpy()[0, 0].tolist(), r.to_numpy(np.float32)[0, 0, 0]
+            ([188, 188, 188], np.float32(0.5))
+        """
+        from ._colour import srgb_encode
+
+        image = self.image[0].detach().float().cpu()
+        dtype = np.dtype(dtype)
+        if dtype == np.float32:
+            return np.ascontiguousarray(image.permute(1, 2, 0).numpy())
+        if dtype not in (np.uint8, np.uint16):
+            raise InvalidParameterError(f"to_numpy dtype must be uint8, uint16 or float32; got {dtype}.")
+        top = np.iinfo(dtype).max
+        srgb = srgb_encode(image.clamp(0.0, 1.0)).permute(1, 2, 0).numpy()
+        return np.round(srgb * top).astype(dtype)
+
+    def to_pil(self):
+        """The first image as an 8-bit sRGB ``PIL.Image`` (clipped to white)."""
+        from PIL import Image
+
+        return Image.fromarray(self.to_numpy(np.uint8), "RGB")

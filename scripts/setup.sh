@@ -26,6 +26,8 @@ if ! "$PY" -c "import torch" 2>/dev/null; then
 fi
 echo "[setup] installing lensblur with its extras"
 "$PY" -m pip install --quiet -e ".[all,dev]"
+# compile the numba kernels now (cached on disk), so the first render is as fast as the next ones
+"$PY" -m lensblur.render.warm
 rm -f "$VENV"/.lensblur-setup-*
 touch "$stamp"
 echo "[setup] done: $VENV"

@@ -45,7 +45,7 @@ def test_render_command_errors(files, capsys):
     assert photo.read_bytes() == before
     assert main(base + ["-o", str(tmp / "a.png")]) == 0
     assert main(base + ["-o", str(tmp / "a.png")]) == 2
-    assert "already exists; pass overwrite=True (CLI: --overwrite)" in capsys.readouterr().err
+    assert "already exists; pass --overwrite to replace it" in capsys.readouterr().err
     assert main(base + ["-o", str(tmp / "b.png"), "--focus-at", "100,3"]) == 2
     assert "focus point (x=100, y=3) is outside the image" in capsys.readouterr().err
     assert main(base + ["-o", str(tmp / "c.png"), "--blur", "-2"]) == 2
@@ -117,3 +117,30 @@ def test_render_command_hdr_output_and_boost_errors_name_the_flag(files, capsys)
     assert not (tmp / "o.png").exists()
     assert main(args + ["--boost", "-1"]) == 2
     assert "HighlightBoost.gain must be >= 0" in capsys.readouterr().err
+
+
+def test_cli_errors_speak_flags_and_refuse_an_unknown_depth_kind(files, capsys):
+    tmp, photo, disp = files
+    base = ["render", str(photo), "--depth", str(disp), "-o", str(tmp / "k.png"), "--quiet"]
+    assert main(base) == 2  # a PNG does not say depth or disparity: refused, nothing written
+    err = capsys.readouterr().err
+    assert "add --depth-kind depth or --depth-kind disparity" in err and "kind=" not in err
+    assert not (tmp / "k.png").exists()
+    assert main(base + ["--depth-kind", "disparity", "--depth-scale", "metric", "--f-number", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "--f-number needs --focal-length-mm too" in err and "Lens." not in err
+    with pytest.raises(lb.InvalidParameterError, match="pass kind='depth' or kind='disparity'"):
+        lb.load_scene(photo, disp)  # Python callers see argument names
+
+
+@pytest.mark.filterwarnings("always")
+def test_cli_warnings_are_one_plain_line(files, capsys, tmp_path):
+    tmp, photo, disp = files
+    import cv2
+
+    small = cv2.resize(cv2.imread(str(disp), cv2.IMREAD_UNCHANGED), (16, 16))
+    cv2.imwrite(str(tmp / "small.png"), small)
+    assert main(["render", str(photo), "--depth", str(tmp / "small.png"), "--depth-kind", "disparity",
+                 "-o", str(tmp / "w.png"), "--quiet"]) == 0
+    lines = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
+    assert len(lines) == 1 and lines[0].startswith("lensblur render: warning: ") and ".py:" not in lines[0]

@@ -4,11 +4,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import sys
+import warnings
 
 import lensblur as lb  # noqa: F401  (the package first; the subcommands use its public API)
-from lensblur.errors import WeightsUnavailableError
+from lensblur.errors import WeightsUnavailableError, cli_messages
 
 from . import apply, demo, depth, env, export, render, synth
 from . import eval as evaluate
@@ -54,8 +56,28 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    with cli_messages(), _plain_warnings(args.command):
+        try:
+            return COMMANDS[args.command].run(args)
+        except (ValueError, FileExistsError, FileNotFoundError, ImportError, WeightsUnavailableError) as err:
+            print(f"lensblur {args.command}: error: {err}", file=sys.stderr)  # flag names, not arguments
+            return 2
+
+
+@contextlib.contextmanager
+def _plain_warnings(command: str):
+    """Warnings as one line each, ``lensblur render: warning: ...``, without Python's file and line, once."""
+    seen = set()
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        text = str(message)
+        if text not in seen:
+            seen.add(text)
+            print(f"lensblur {command}: warning: {text}", file=sys.stderr)
+
+    previous = warnings.showwarning
+    warnings.showwarning = show
     try:
-        return COMMANDS[args.command].run(args)
-    except (ValueError, FileExistsError, FileNotFoundError, ImportError, WeightsUnavailableError) as err:
-        print(f"lensblur {args.command}: error: {err}", file=sys.stderr)
-        return 2
+        yield
+    finally:
+        warnings.showwarning = previous

@@ -97,6 +97,12 @@ def _lens(args: argparse.Namespace, width: int) -> lb.Lens:
     if args.f_number is not None or args.focal_length_mm is not None:
         if args.blur is not None:
             raise lb.InvalidParameterError("give either --blur K or --f-number/--focal-length-mm, not both.")
+        if args.f_number is None or args.focal_length_mm is None:
+            given, missing = (("--f-number", "--focal-length-mm") if args.f_number is not None
+                              else ("--focal-length-mm", "--f-number"))
+            raise lb.InvalidParameterError(
+                f"{given} needs {missing} too (a photographic lens is both); for example --f-number 1.8 "
+                "--focal-length-mm 85. Or give the blur in pixels with --blur K.")
         return lb.Lens(f_number=args.f_number, focal_length_mm=args.focal_length_mm,
                        sensor_width_mm=args.sensor_width_mm, coc_model=args.coc_model, aperture=aperture)
     strength = args.blur if args.blur is not None else round(0.02 * width, 1)

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from .._optional import require
-from ..errors import InvalidParameterError, UnknownNameError, WeightsUnavailableError
+from ..errors import InvalidParameterError, UnknownNameError, WeightsUnavailableError, hint
 from ..io.images import linear_to_srgb
 from ..types import DepthMap
 
@@ -65,21 +65,22 @@ def load_estimator(name: str = DEFAULT_ESTIMATOR, *, weights_dir: str | os.PathL
     if not spec.commercial_use and not allow_noncommercial:
         raise InvalidParameterError(
             f"depth model {name!r} has {spec.licence} weights (non-commercial use only); pass "
-            f"allow_noncommercial=True (CLI: --allow-noncommercial) to use it, or use {DEFAULT_ESTIMATOR!r}.")
+            f"{hint('allow_noncommercial=True', '--allow-noncommercial')} to use it, or use {DEFAULT_ESTIMATOR!r}.")
     transformers = require("transformers", extra="depth", feature="monocular depth estimation")
     source = os.fspath(weights_dir) if weights_dir is not None else spec.hub_id
     if weights_dir is not None and not os.path.isdir(source):
         raise WeightsUnavailableError(f"weights_dir {source!r} is not a folder; it must hold config.json and the "
                                       f"weights of {name} (huggingface-cli download {spec.hub_id} --local-dir DIR), or give a "
-                                      "depth file instead (CLI: --depth MAP)")
+                                      f"depth file instead ({hint('scene.with_depth(lensblur.read_depth(path))', '--depth MAP')})")
     try:
         model = transformers.AutoModelForDepthEstimation.from_pretrained(source, local_files_only=local_files_only)
     except OSError as err:
         raise WeightsUnavailableError(
             f"cannot load the weights of depth model {name!r} from {source!r} ({type(err).__name__}). On a machine "
             f"with network access they download once into the Hugging Face cache; offline, fetch them elsewhere "
-            f"with `huggingface-cli download {spec.hub_id} --local-dir DIR` and pass weights_dir=DIR "
-            f"(CLI: --depth-model-dir DIR), or give a depth file with --depth.") from err
+            f"with `huggingface-cli download {spec.hub_id} --local-dir DIR` and pass "
+            f"{hint('weights_dir=DIR', '--depth-model-dir DIR')}, or give a depth file "
+            f"({hint('scene.with_depth(lensblur.read_depth(path))', '--depth MAP')}).") from err
     return model.eval()
 
 

@@ -1,7 +1,7 @@
 """Files in and out: photos, depth maps, aperture images and the bundled sample."""
 
 from .colour import srgb_decode, srgb_encode
-from .depth_files import DEPTH_SUFFIXES, DepthKindWarning, read_depth, write_depth
+from .depth_files import DEPTH_SUFFIXES, read_depth, write_depth
 from .hdr import HDR_SUFFIXES, read_hdr_image, write_hdr_image
 from .images import IMAGE_SUFFIXES, ImageMeta, linear_to_srgb, read_image, srgb_to_linear, write_image
 from .kernels import read_kernel
@@ -12,7 +12,6 @@ from .scene import load_scene
 __all__ = [
     "DEPTH_SUFFIXES",
     "IMAGE_SUFFIXES",
-    "DepthKindWarning",
     "HDR_SUFFIXES",
     "ImageMeta",
     "coc_preview",

@@ -2,8 +2,8 @@
 
 A file does not say whether it holds depth (larger = farther) or disparity (larger = nearer), so the
 caller says it with ``kind``. When it is not given, an EXR ``Z``/``depth`` channel is read as depth and
-anything else as disparity (the convention of MiDaS, DPT, Depth Anything and BokehMe), with a
-:class:`DepthKindWarning` that says how to choose. Holes (NaN, inf, and zeros in a depth map) are kept
+anything else is refused with a message that asks for the kind: guessing silently turned metres into
+disparity and blurred the wrong half of the picture by up to 100x (issue #19). Holes (NaN, inf, and zeros in a depth map) are kept
 as NaN here; ``lensblur.depth.fill_holes`` fills them.
 """
 
@@ -11,24 +11,22 @@ from __future__ import annotations
 
 import os
 import re
-import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from .._optional import require
-from ..errors import FileFormatError, InvalidParameterError
+from ..errors import FileFormatError, InvalidParameterError, hint
 from ..types import DepthKind, DepthMap, DepthScale
 from .images import _orient, atomic_write_bytes, check_output_path
 
-__all__ = ["read_depth", "write_depth", "DEPTH_SUFFIXES", "DepthKindWarning", "read_pfm"]
+__all__ = ["read_depth", "write_depth", "DEPTH_SUFFIXES", "read_pfm"]
 
 DEPTH_SUFFIXES = (".png", ".tif", ".tiff", ".exr", ".npy", ".pfm", ".jpg", ".jpeg")
 
 
-class DepthKindWarning(UserWarning):
-    """The depth file did not say whether it holds depth or disparity, so disparity was assumed."""
+_DEPTH_CHANNELS = ("Z", "depth", "Depth", "depth.Z", "ViewLayer.Depth.Z")  # EXR channels that say "depth"
 
 
 def read_pfm(path: Path) -> np.ndarray:
@@ -125,7 +123,7 @@ def read_depth(
     Args:
         path: a .png (8/16-bit grey), .tif/.tiff (float or integer), .exr, .npy or .pfm file.
         kind: ``"disparity"`` (larger = nearer) or ``"depth"`` (larger = farther). When None, an EXR Z
-            channel means depth and anything else disparity, with a DepthKindWarning.
+            channel means depth; any other file is refused (InvalidParameterError) until the kind is given.
         scale: ``"metric"`` when the values are metres (depth) or 1/metres (disparity).
 
     Returns:
@@ -150,11 +148,14 @@ def read_depth(
     values = array.astype(np.float32)
     values[~np.isfinite(values)] = np.nan
     if kind is None:
-        kind = "depth" if channel in ("Z", "depth", "Depth", "depth.Z", "ViewLayer.Depth.Z") else "disparity"
-        if channel is None or kind == "disparity":
-            warnings.warn(
-                f"{path.name}: assuming the map holds disparity (larger = nearer); pass kind='depth' "
-                "(CLI: --depth-kind depth) if larger values are farther.", DepthKindWarning, stacklevel=2)
+        if channel not in _DEPTH_CHANNELS:
+            raise InvalidParameterError(
+                f"depth file {path.name!r} does not say whether it holds depth (larger = farther) or disparity "
+                f"(larger = nearer), and reading it the wrong way round blurs the wrong things; "
+                + hint("pass kind='depth' or kind='disparity'", "add --depth-kind depth or --depth-kind disparity")
+                + ". Depth Anything, MiDaS, DPT and BokehMe maps are disparity; metres from a phone, a LiDAR "
+                "or a renderer are depth.")
+        kind = "depth"
     if kind == "depth":
         values[values <= 0] = np.nan  # a depth of 0 is a missing measurement
     values = _orient(values, _exif_orientation(path))

@@ -27,7 +27,7 @@ import torch
 from torch import Tensor
 
 from .._checks import check_image
-from ..errors import FileFormatError, InvalidParameterError, OutputExistsError
+from ..errors import FileFormatError, InvalidParameterError, OutputExistsError, hint
 from .colour import srgb_decode, srgb_encode
 
 __all__ = [
@@ -226,7 +226,7 @@ def check_output_path(path: str | os.PathLike, *, overwrite: bool, inputs: Itera
                 "never overwritten).")
     if path.exists() and not overwrite:
         raise OutputExistsError(
-            f"output file {str(path)!r} already exists; pass overwrite=True (CLI: --overwrite) to replace it.")
+            f"output file {str(path)!r} already exists; pass {hint('overwrite=True', '--overwrite')} to replace it.")
     if not path.parent.exists():
         raise FileFormatError(f"output folder {str(path.parent)!r} does not exist; create it first.")
     return path
@@ -283,7 +283,8 @@ def write_image(
 
     Args:
         path: output file; the suffix picks the format.
-        image: linear RGB; values are clipped to [0, 1].
+        image: linear RGB ``(1, 3, H, W)`` or ``(3, H, W)`` float tensor, values clipped to [0, 1]; or a
+            uint8/uint16 numpy array or tensor, or a PIL image (sRGB code values, ``io.convert``).
         meta: metadata to carry over (ICC profile, EXIF); its bit depth is the default.
         bit_depth: 8 or 16 (PNG and TIFF only); defaults to the input's, else 8.
         overwrite: replace an existing file.
@@ -293,7 +294,12 @@ def write_image(
     Returns:
         The path written.
     """
-    if isinstance(image, Tensor) and image.ndim == 3:
+    if not (isinstance(image, Tensor) and image.dtype.is_floating_point):
+        from .convert import as_image
+
+        image, given = as_image(image)  # a uint8/uint16 array, a PIL image: sRGB code values
+        meta = meta if meta is not None else given
+    if image.ndim == 3:
         image = image[None]
     check_image(image)
     if image.shape[0] != 1:

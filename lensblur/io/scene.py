@@ -3,23 +3,29 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from ..types import DepthKind, DepthScale, Scene
-from .depth_files import read_depth
+from .convert import Encoding, as_depth, as_image
 from .images import read_image
 
 __all__ = ["load_scene"]
 
 
 def load_scene(
-    path: str | os.PathLike,
-    depth: str | os.PathLike | None = None,
+    path: Any,
+    depth: Any = None,
     *,
     depth_kind: DepthKind | None = None,
     depth_scale: DepthScale = "relative",
     embedded: bool = True,
+    encoding: Encoding | None = None,
 ) -> Scene:
     """Read a photo (linear RGB, upright) and its depth: the given file, else the depth stored in the photo.
+
+    ``path`` may also be what Python users hold: a numpy array, a PIL image or a tensor (``io.convert``:
+    8/16-bit values are sRGB, float values linear unless ``encoding="srgb"``), and ``depth`` a DepthMap or an
+    ``(H, W)`` array or tensor of kind ``depth_kind``.
 
     With no ``depth`` file and ``embedded`` true, depth stored inside the photo is used when present
     (iPhone HEIC disparity, Android Dynamic Depth or GDepth; ``scene.depth.source`` says which), and
@@ -27,9 +33,13 @@ def load_scene(
     otherwise ``scene.depth`` is None. The depth map keeps its own size here; ``render`` resizes it to
     the photo (with a warning) and fills its holes.
     """
+    if not isinstance(path, (str, os.PathLike)):
+        image, meta = as_image(path, encoding=encoding)
+        depth_map = None if depth is None else as_depth(depth, kind=depth_kind, scale=depth_scale)
+        return Scene(image=image, depth=depth_map, meta=meta)
     image, meta = read_image(path)
     if depth is not None:
-        depth_map = read_depth(depth, kind=depth_kind, scale=depth_scale)
+        depth_map = as_depth(depth, kind=depth_kind, scale=depth_scale)
     elif embedded:
         from .embedded import read_embedded_depth
 

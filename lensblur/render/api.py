@@ -5,12 +5,15 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from typing import Any
 
 from torch import Tensor
 
 from .._checks import check_coc, check_image
 from ..depth.convert import prepare_depth
-from ..errors import InputError, InvalidParameterError, UnknownNameError
+from ..errors import InputError, InvalidParameterError, UnknownNameError, hint
+from ..io.convert import as_depth
+from ..io.scene import load_scene
 from ..optics.coc import signed_coc_px, thin_lens_strength_px
 from ..optics.focus import autofocus, resolve_focus
 from ..types import CIRCLE, Focus, HighlightBoost, Highlights, Lens, RenderResult, Scene
@@ -42,16 +45,16 @@ def blur_map(scene: Scene, *, lens: Lens, focus: Focus | None) -> tuple[Tensor, 
     check_image(scene.image)
     if scene.depth is None:
         raise InputError(
-            "the scene has no depth map, and no blur map (coc_px) was given. Pass depth "
-            "(CLI: --depth MAP; Python: scene.with_depth(lensblur.read_depth(path))).")
+            "the scene has no depth map, and no blur map (coc_px) was given. Give depth: "
+            + hint("scene.with_depth(lensblur.read_depth(path))", "--depth MAP") + ".")
     height, width = scene.image.shape[-2:]
     depth = prepare_depth(scene.depth, (height, width))
     if lens.is_photographic:
         if depth.scale != "metric":
             raise InvalidParameterError(
                 "a photographic lens (f_number, focal_length_mm) needs metric depth, but the depth map is "
-                "relative. Give the blur as strength_px=K (CLI: --blur K), or pass metric depth "
-                "(CLI: --depth-scale metric).")
+                "relative. Give the blur as " + hint("Lens(strength_px=K)", "--blur K") + ", or say the depth "
+                "is metric (" + hint("read_depth(path, scale='metric')", "--depth-scale metric") + ").")
         disparity = depth.to_disparity()
         far, near = resolve_focus(focus if focus is not None else autofocus(disparity), disparity)
         centre = 0.5 * (far + near)
@@ -69,8 +72,11 @@ def blur_map(scene: Scene, *, lens: Lens, focus: Focus | None) -> tuple[Tensor, 
 
 
 def render(
-    scene: Scene,
+    scene: Any,
     *,
+    depth: Any = None,
+    depth_kind: str | None = None,
+    depth_scale: str = "relative",
     lens: Lens | None = None,
     focus: Focus | None = None,
     coc_px: Tensor | None = None,
@@ -86,7 +92,13 @@ def render(
     """Render shallow depth of field.
 
     Args:
-        scene: the photo (linear RGB) and its depth.
+        scene: the photo (linear RGB) and its depth; or just the photo, as a path, a numpy array (uint8/uint16
+            sRGB, float linear), a PIL image or a tensor (``lensblur.io.convert``), with ``depth`` beside it.
+        depth: the depth for a bare photo (or to replace the scene's): a path, a DepthMap, or an ``(H, W)``
+            array or tensor of kind ``depth_kind``.
+        depth_kind: ``"disparity"`` (larger = nearer) or ``"depth"`` (larger = farther), for depth that does
+            not say which.
+        depth_scale: ``"relative"`` or ``"metric"`` (metres, or 1/metres for disparity).
         lens: blur amount and aperture shape. Optional when ``coc_px`` is given (then only its
             aperture is used; default circle).
         focus: where the focal plane is; None autofocuses (`optics.autofocus`). Not needed with ``coc_px``.
@@ -114,6 +126,9 @@ def render(
     Returns:
         RenderResult(image, coc_px, dilated_coc_px, focus_band, extras).
 
+    One line from files: ``lb.render("photo.jpg", depth="d.png", depth_kind="disparity",
+    lens=lb.Lens(strength_px=20), focus=lb.Focus.at_pixel(x=100, y=80)).to_pil()``.
+
     Example:
         >>> import torch
         >>> scene = Scene(torch.rand(1, 3, 16, 16), DepthMap(torch.rand(1, 1, 16, 16), kind="disparity",
@@ -125,6 +140,10 @@ def render(
     start = time.perf_counter()
     if renderer not in RENDERERS:
         raise UnknownNameError.suggest("renderer", renderer, RENDERERS)
+    if not isinstance(scene, Scene):
+        scene = load_scene(scene, depth, depth_kind=depth_kind, depth_scale=depth_scale)
+    elif depth is not None:
+        scene = scene.with_depth(as_depth(depth, kind=depth_kind, scale=depth_scale))
     image = check_image(scene.image)
     band = None
     strength = None

@@ -41,7 +41,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .._checks import check_coc, check_image
-from ..errors import InvalidParameterError, WeightsUnavailableError
+from ..errors import InvalidParameterError, WeightsUnavailableError, hint
 from ..io.colour import srgb_decode, srgb_encode
 from ..models.bokehme import DEFOCUS_UNIT_PX, GAMMA_RANGE, BokehMeNets
 from ..types import CIRCLE, Aperture, RenderResult
@@ -108,7 +108,7 @@ def default_nets() -> BokehMeNets:
     if not DEFAULT_WEIGHTS.exists():
         raise WeightsUnavailableError(
             f"the shipped BokehMe weights are missing ({DEFAULT_WEIGHTS}); reinstall lensblur, or pass your own "
-            "(CLI: --neural-weights PATH; Python: hybrid_blur(..., nets=load_nets(PATH))).")
+            + hint("(render(..., neural_weights=PATH))", "(--neural-weights PATH)") + ".")
     nets = BokehMeNets.load(DEFAULT_WEIGHTS).eval()
     for p in nets.parameters():
         p.requires_grad_(False)

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 import torch.utils.data
 
-from ..errors import InvalidParameterError, OutputExistsError
+from ..errors import InvalidParameterError, OutputExistsError, hint
 from ..io.images import atomic_write_bytes
 from ..types import Aperture
 from .raytrace import DEFAULT_CELL_PX, trace_all_in_focus, trace_defocus
@@ -154,8 +154,8 @@ def write_dataset(out_dir: str | os.PathLike, config: DatasetConfig, *, count: i
     if not isinstance(seed_start, int) or seed_start < 0:
         raise InvalidParameterError(f"seed_start must be a non-negative integer; got {seed_start!r}")
     if (out / "dataset.json").exists() and not overwrite:
-        raise OutputExistsError(f"{out} already holds a dataset (dataset.json); pass overwrite=True "
-                                "(CLI: --overwrite) or choose another folder")
+        raise OutputExistsError(f"{out} already holds a dataset (dataset.json); pass "
+                                f"{hint('overwrite=True', '--overwrite')} or choose another folder")
     out.mkdir(parents=True, exist_ok=True)
     seeds = list(range(seed_start, seed_start + count))
     shards = []

@@ -28,7 +28,7 @@ from torch import Tensor, nn
 
 from .._allocator import keep_freed_memory
 from ..data import EBBDataset, PairedTransform, SyntheticPairs
-from ..errors import InvalidParameterError
+from ..errors import InvalidParameterError, hint
 from ..io.images import atomic_write_bytes
 from ..models.depth_blend import DepthAwareBlend, DepthBlendConfig
 from ..models.mpfn import MPFN, MPFNConfig
@@ -234,7 +234,7 @@ def fit(recipe, dataset, run_dir: str | os.PathLike, *, seed: int = 0, device: s
             changed = sorted(k for k in set(saved) | set(recipe_record) if saved.get(k) != recipe_record.get(k))
             raise InvalidParameterError(
                 f"{run_dir} holds a run of another recipe (differs in {changed}); pass a new run directory, "
-                "or resume=False (CLI: --fresh) to start over in this one")
+                f"or {hint('resume=False', '--fresh')} to start over in this one")
         model.load_state_dict(loaded.state_dict())
         optimizer.load_state_dict(torch.load(run_dir / "optimizer.pt", map_location=device, weights_only=True))
     if state.finished:

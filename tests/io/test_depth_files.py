@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from lensblur.errors import FileFormatError
-from lensblur.io import DepthKindWarning, read_depth, write_depth
+from lensblur.errors import FileFormatError, InvalidParameterError, cli_messages
+from lensblur.io import read_depth, write_depth
 from lensblur.types import DepthMap
 
 
@@ -43,8 +43,12 @@ def test_png_depth_maps(tmp_path, dtype, scale):
 
     values = (_values() / _values().max() * scale).astype(dtype)
     cv2.imwrite(str(tmp_path / "d.png"), values)
-    with pytest.warns(DepthKindWarning, match="assuming the map holds disparity"):
-        depth = read_depth(tmp_path / "d.png")
+    with pytest.raises(InvalidParameterError, match=r"does not say whether it holds depth .* pass kind='depth' or "
+                                                      r"kind='disparity'"):
+        read_depth(tmp_path / "d.png")
+    with cli_messages(), pytest.raises(InvalidParameterError, match="add --depth-kind depth or --depth-kind disparity"):
+        read_depth(tmp_path / "d.png")
+    depth = read_depth(tmp_path / "d.png", kind="disparity")
     np.testing.assert_array_equal(depth.values[0, 0].numpy(), values.astype(np.float32))
     values[0, 0] = 0
     cv2.imwrite(str(tmp_path / "z.png"), values)
