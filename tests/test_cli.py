@@ -144,3 +144,19 @@ def test_cli_warnings_are_one_plain_line(files, capsys, tmp_path):
                  "-o", str(tmp / "w.png"), "--quiet"]) == 0
     lines = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
     assert len(lines) == 1 and lines[0].startswith("lensblur render: warning: ") and ".py:" not in lines[0]
+
+
+def test_no_depth_and_no_network_fails_at_once_with_the_install_command(files, capsys, monkeypatch, tmp_path):
+    pytest.importorskip("transformers")
+    import time
+
+    tmp, photo, _ = files
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "empty-hf-cache"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    start = time.perf_counter()
+    assert main(["render", str(photo), "-o", str(tmp / "est.png"), "--quiet"]) == 2
+    assert time.perf_counter() - start < 10  # no retries against an unreachable hub
+    err = capsys.readouterr().err
+    assert err.count("error:") == 1 and "warning" not in err
+    assert "hf download depth-anything/Depth-Anything-V2-Small-hf --local-dir DIR" in err
+    assert "--depth-model-dir DIR" in err and "weights_dir" not in err

@@ -8,7 +8,19 @@ from pathlib import Path
 import lensblur as lb
 from lensblur.depth.refine_net import VIEW_COUNTS
 
-__all__ = ["_depth_model_args", "_ensure_depth", "_pair"]
+__all__ = ["HelpFormatter", "_depth_model_args", "_ensure_depth", "_pair"]
+
+
+class HelpFormatter(argparse.HelpFormatter):
+    """Adds "(default: X)" to an option's help once, and only when there is a default worth stating (not None or
+    False) and the help does not already say what happens by default."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if ("default" in text or action.default in (None, False, argparse.SUPPRESS)
+                or action.option_strings == [] or action.nargs == 0):
+            return text
+        return text + " (default: %(default)s)"
 
 
 def _pair(kind: type, names: str):
@@ -30,7 +42,7 @@ def _depth_model_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--depth-model", choices=sorted(ESTIMATORS), default=DEFAULT_ESTIMATOR,
                         help="monocular estimator used when no depth is given or stored in the photo")
     parser.add_argument("--depth-model-dir", type=Path, default=None,
-                        help="local folder with the estimator's weights (huggingface-cli download ... --local-dir)")
+                        help="local folder with the estimator's weights (hf download REPO --local-dir DIR)")
     parser.add_argument("--allow-noncommercial", action="store_true",
                         help="allow estimators whose weights are licensed for non-commercial use only")
     parser.add_argument("--refine-depth", action="store_true",

@@ -9,13 +9,15 @@ from pathlib import Path
 import lensblur as lb
 from lensblur.io.images import check_output_path, with_description
 
+from ._common import HelpFormatter
+
 __all__ = ["add_parser", "run"]
 
 
 def add_parser(sub) -> None:
     """The ``apply`` subcommand's arguments."""
     parser = sub.add_parser("apply", help="render a photo with a trained learned renderer (MPFN, depth-aware blending)",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                       formatter_class=HelpFormatter)
     parser.add_argument("photo", type=Path, help="JPEG, PNG or TIFF photo")
     parser.add_argument("-o", "--output", type=Path, required=True, help="output image (keeps ICC profile and EXIF)")
     parser.add_argument("--model", choices=("mpfn", "depth-blend"), required=True)

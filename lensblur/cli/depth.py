@@ -8,7 +8,7 @@ from pathlib import Path
 import lensblur as lb
 from lensblur.io.images import check_output_path
 
-from ._common import _depth_model_args, _ensure_depth
+from ._common import HelpFormatter, _depth_model_args, _ensure_depth
 
 __all__ = ["add_parser", "run"]
 
@@ -16,7 +16,7 @@ __all__ = ["add_parser", "run"]
 def add_parser(sub) -> None:
     """The ``depth`` subcommand's arguments."""
     parser = sub.add_parser("depth", help="export a photo's depth (stored in it, or estimated) as 16-bit disparity",
-                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                        formatter_class=HelpFormatter)
     parser.add_argument("photo", type=Path, help="JPEG, PNG, TIFF or HEIC photo")
     parser.add_argument("-o", "--output", type=Path, required=True, help="disparity file (.png 16-bit, .tif, .npy, .pfm)")
     parser.add_argument("--preview", type=Path, default=None, help="colour preview (default: OUTPUT_preview.png)")

@@ -9,13 +9,15 @@ from pathlib import Path
 import lensblur as lb
 from lensblur.errors import MissingDependencyError, UnknownNameError
 
+from ._common import HelpFormatter
+
 __all__ = ["add_parser", "run"]
 
 
 def add_parser(sub) -> None:
     """The ``eval`` subcommand's arguments."""
     parser = sub.add_parser("eval", help="score renderers against ray-traced ground truth (BokehMe Table 1 layout)",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                       formatter_class=HelpFormatter)
     parser.add_argument("--out", type=Path, default=Path("outputs/eval"), help="folder for table, JSON and plot")
     parser.add_argument("--renderers", nargs="+", default=["identity", "scatter"],
                    help="identity, scatter, neural, hybrid")

@@ -7,13 +7,15 @@ from pathlib import Path
 
 from lensblur.io.images import check_output_path
 
+from ._common import HelpFormatter
+
 __all__ = ["add_parser", "run"]
 
 
 def add_parser(sub) -> None:
     """The ``export`` subcommand's arguments."""
     parser = sub.add_parser("export", help="export a learned renderer (MPFN, depth-aware blending) to ONNX",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                       formatter_class=HelpFormatter)
     parser.add_argument("--model", choices=("mpfn", "depth-blend"), required=True)
     parser.add_argument("--weights", type=Path, required=True, help="model.safetensors from the training loop")
     parser.add_argument("-o", "--output", type=Path, required=True, help="the .onnx file")

@@ -10,7 +10,7 @@ import lensblur as lb
 from lensblur.io import HDR_SUFFIXES, coc_preview, read_kernel, write_hdr_image
 from lensblur.io.images import check_output_path, with_description
 
-from ._common import _depth_model_args, _ensure_depth, _pair
+from ._common import HelpFormatter, _depth_model_args, _ensure_depth, _pair
 
 __all__ = ["add_parser", "run"]
 
@@ -18,21 +18,23 @@ __all__ = ["add_parser", "run"]
 def add_parser(sub) -> None:
     """The ``render`` subcommand's arguments."""
     parser = sub.add_parser("render", help="render a photo with a depth or disparity map",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("photo", type=Path, help="JPEG, PNG or TIFF photo")
+                       formatter_class=HelpFormatter)
+    parser.add_argument("photo", type=Path, help="the photo: JPEG, PNG, TIFF (8/16-bit or float), HEIC or EXR")
     parser.add_argument("-o", "--output", type=Path, required=True, help="output image (.jpg, .png, .tif)")
     parser.add_argument("--depth", type=Path, default=None,
                    help="depth or disparity map (.png, .tif, .exr, .npy, .pfm); default: the depth stored in the "
                         "photo (iPhone HEIC, Android GDepth / Dynamic Depth), else a monocular estimate")
     _depth_model_args(parser)
     parser.add_argument("--depth-kind", choices=["disparity", "depth"], default=None,
-                   help="what the map holds: disparity (larger = nearer) or depth (larger = farther); "
-                        "default: depth for an EXR Z channel, else disparity (with a warning)")
+                   help="what the map holds: disparity (larger = nearer; Depth Anything, MiDaS, BokehMe) or depth "
+                        "(larger = farther; metres from a phone or renderer). Needed unless the file says it "
+                        "(an EXR Z channel is depth)")
     parser.add_argument("--depth-scale", choices=["relative", "metric"], default="relative",
                    help="metric = metres (depth) or 1/metres (disparity); needed for --f-number")
     focus = parser.add_mutually_exclusive_group()
     focus.add_argument("--focus-at", type=_pair(int, "X,Y"), metavar="X,Y",
-                       help="focus on the median disparity around this pixel (x = column, y = row); default: image centre")
+                       help="focus on the median disparity around this pixel (x = column, y = row); with no focus option "
+                            "lensblur autofocuses on the nearest large region near the centre")
     focus.add_argument("--focus-disparity", type=float, metavar="D",
                        help="focus at this normalised disparity in [0, 1] (1 = nearest); metric: 1/m")
     focus.add_argument("--focus-band", type=_pair(float, "FAR,NEAR"), metavar="FAR,NEAR",
@@ -45,8 +47,9 @@ def add_parser(sub) -> None:
                    help="half-width of the sharp band around the focus, in disparity units")
     blur = parser.add_argument_group("blur amount (give --blur, or --f-number with --focal-length-mm)")
     blur.add_argument("--blur", type=float, metavar="K",
-                      help="BokehMe's K: blur radius in px at a normalised disparity difference of 1 "
-                           "(default: 2%% of the image width)")
+                      help="how strong the blur is: the blur radius in px between the nearest and the farthest "
+                           "point of the photo (BokehMe's K, at a normalised disparity difference of 1); larger "
+                           "is a shallower depth of field, like a wider aperture. By default 2%% of the image width")
     blur.add_argument("--f-number", type=float, metavar="N", help="photographic f-number (needs metric depth)")
     blur.add_argument("--focal-length-mm", type=float, metavar="F", help="photographic focal length")
     blur.add_argument("--sensor-width-mm", type=float, default=36.0, help="sensor width the photo spans")
@@ -160,11 +163,11 @@ def run(args: argparse.Namespace) -> int:
         error = result.extras["error_map"].expand(-1, 3, -1, -1) ** 2.2  # shown as display values
         lb.save_image(args.save_error_map, error, bit_depth=8, overwrite=args.overwrite, inputs=inputs)
     if not args.quiet:
-        far, near = result.focus_band
         print(f"depth: {scene.depth.source} ({scene.depth.kind}, {scene.depth.scale})"
               + ("; focus: auto (nearest large region near the centre)" if result.extras.get("focus") == "auto" else ""))
-        print(f"focus band (disparity): {far:.4f}..{near:.4f}; blur K = {result.extras['strength_px']:.4g} px; "
-              f"max radius {float(result.coc_px.abs().max()):.1f} px; aperture {result.extras['aperture']}")
+        print(f"{_focus_text(result.focus_band, lens)}; blur K = {result.extras['strength_px']:.4g} px; "
+              f"max radius {float(result.coc_px.abs().max()):.1f} px; aperture {result.extras['aperture']}; "
+              f"renderer {result.extras['renderer']}")
         recovered = result.extras.get("highlights")
         if recovered is not None:
             print("highlights: " + (recovered["skipped"] if "skipped" in recovered else
@@ -185,3 +188,15 @@ def _subject_focus(scene: lb.Scene, lens: lb.Lens) -> lb.Focus:
     depth = scene.depth.to_disparity() if lens.is_photographic else scene.depth.normalized()
     matte = F.interpolate(scene.matte.float(), size=depth.values.shape[-2:], mode="bilinear", align_corners=False)
     return lb.optics.focus_from_mask(depth, matte, whole_subject=True)
+
+
+def _focus_text(band: tuple[float, float], lens: lb.Lens) -> str:
+    """The focus in the user's units: metres for a photographic lens (metric depth), else normalised disparity."""
+    far, near = band
+    if lens.is_photographic:
+        if abs(near - far) < 1e-9:
+            return f"focus at {1 / far:.2f} m"
+        return f"sharp from {1 / near:.2f} m to {1 / far:.2f} m" if far > 0 else f"sharp from {1 / near:.2f} m to infinity"
+    if abs(near - far) < 1e-9:
+        return f"focus at disparity {far:.3f} (normalised, 1 = nearest)"
+    return f"sharp between disparity {far:.3f} and {near:.3f} (normalised, 1 = nearest)"

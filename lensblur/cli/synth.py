@@ -6,13 +6,15 @@ import argparse
 import time
 from pathlib import Path
 
+from ._common import HelpFormatter
+
 __all__ = ["add_parser", "run"]
 
 
 def add_parser(sub) -> None:
     """The ``synth`` subcommand's arguments."""
     parser = sub.add_parser("synth", help="write a synthetic bokeh dataset (ray-traced ground truth)",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                       formatter_class=HelpFormatter)
     parser.add_argument("--count", type=int, required=True, help="number of scenes")
     parser.add_argument("--out", type=Path, required=True, help="dataset folder")
     parser.add_argument("--split", choices=("train", "test"), default="train")

@@ -2,7 +2,7 @@
 
 Default: Depth-Anything-V2-Small (Apache-2.0). The catalogue states each model's weight licence;
 non-commercial weights are never loaded unless the caller says ``allow_noncommercial=True``. Weights
-come from a local folder (``weights_dir``: a ``save_pretrained`` / ``huggingface-cli download`` folder)
+come from a local folder (``weights_dir``: a ``save_pretrained`` / ``hf download`` folder)
 or the Hugging Face hub cache, downloading once on a machine with network access. Where neither
 works, the error says how to provide them.
 
@@ -14,8 +14,10 @@ is resized back to the photo bilinearly and min-max normalised to [0, 1], 1 = ne
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+import warnings
 from dataclasses import dataclass
 
 import torch
@@ -70,18 +72,63 @@ def load_estimator(name: str = DEFAULT_ESTIMATOR, *, weights_dir: str | os.PathL
     source = os.fspath(weights_dir) if weights_dir is not None else spec.hub_id
     if weights_dir is not None and not os.path.isdir(source):
         raise WeightsUnavailableError(f"weights_dir {source!r} is not a folder; it must hold config.json and the "
-                                      f"weights of {name} (huggingface-cli download {spec.hub_id} --local-dir DIR), or give a "
+                                      f"weights of {name} (hf download {spec.hub_id} --local-dir DIR), or give a "
                                       f"depth file instead ({hint('scene.with_depth(lensblur.read_depth(path))', '--depth MAP')})")
+    if weights_dir is None and not local_files_only and not _in_hub_cache(spec.hub_id) and not _hub_reachable():
+        local_files_only = True  # offline: fail at once with the message below, not after the hub's retries
     try:
-        model = transformers.AutoModelForDepthEstimation.from_pretrained(source, local_files_only=local_files_only)
+        with _quiet_hub():
+            model = transformers.AutoModelForDepthEstimation.from_pretrained(source, local_files_only=local_files_only)
     except OSError as err:
         raise WeightsUnavailableError(
-            f"cannot load the weights of depth model {name!r} from {source!r} ({type(err).__name__}). On a machine "
-            f"with network access they download once into the Hugging Face cache; offline, fetch them elsewhere "
-            f"with `huggingface-cli download {spec.hub_id} --local-dir DIR` and pass "
-            f"{hint('weights_dir=DIR', '--depth-model-dir DIR')}, or give a depth file "
-            f"({hint('scene.with_depth(lensblur.read_depth(path))', '--depth MAP')}).") from err
+            f"the weights of depth model {name!r} are not on this machine and {source!r} cannot be reached "
+            f"({type(err).__name__}). On a machine with network access they download once into the Hugging Face "
+            f"cache. Offline, fetch them where there is a network with `hf download {spec.hub_id} "
+            f"--local-dir DIR`, copy DIR here and pass {hint('weights_dir=DIR', '--depth-model-dir DIR')}; or give "
+            f"a depth file ({hint('scene.with_depth(lensblur.read_depth(path))', '--depth MAP')}).") from err
     return model.eval()
+
+
+def _in_hub_cache(repo_id: str) -> bool:
+    """Whether a download of ``repo_id`` is already in the Hugging Face cache (no network)."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        return isinstance(try_to_load_from_cache(repo_id, "config.json"), str)
+    except Exception:  # an old or missing huggingface_hub: let transformers decide
+        return True
+
+
+def _hub_reachable(timeout_s: float = 2.0) -> bool:
+    """Whether the model hub answers within ``timeout_s`` (and offline mode is not set)."""
+    import socket
+
+    if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False"):
+        return False
+    host = os.environ.get("HF_ENDPOINT", "https://huggingface.co").split("://")[-1].split("/")[0]
+    try:
+        with socket.create_connection((host, 443), timeout=timeout_s):
+            return True
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def _quiet_hub():
+    """transformers/huggingface_hub warn once per retry while loading; the error that follows says it all."""
+    import logging
+
+    loggers = [logging.getLogger(name) for name in ("transformers", "huggingface_hub")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
 
 
 def _network_size(height: int, width: int, spec: EstimatorSpec, input_px: int) -> tuple[int, int]:
