@@ -192,5 +192,5 @@ def write_depth(path: str | os.PathLike, depth: DepthMap, *, overwrite: bool = F
         if not ok:
             raise FileFormatError("16-bit PNG encoding failed")
         buffer.write(png.tobytes())
-    atomic_write_bytes(path, buffer.getvalue())
+    atomic_write_bytes(path, buffer.getvalue(), replace=overwrite)
     return path

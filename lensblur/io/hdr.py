@@ -91,7 +91,7 @@ def write_hdr_image(path: str | os.PathLike, image: Tensor, *, overwrite: bool =
             header = {"compression": openexr.ZIP_COMPRESSION, "type": openexr.scanlineimage}
             with openexr.File(header, {"RGB": rgb}) as exr:
                 exr.write(tmp)
-            atomic_write_bytes(path, Path(tmp).read_bytes())
+            atomic_write_bytes(path, Path(tmp).read_bytes(), replace=overwrite)
         finally:
             os.unlink(tmp)
         return path
@@ -99,5 +99,5 @@ def write_hdr_image(path: str | os.PathLike, image: Tensor, *, overwrite: bool =
 
     buffer = io.BytesIO()
     tifffile.imwrite(buffer, rgb, photometric="rgb", compression="zlib")
-    atomic_write_bytes(path, buffer.getvalue())
+    atomic_write_bytes(path, buffer.getvalue(), replace=overwrite)
     return path

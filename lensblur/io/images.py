@@ -232,11 +232,17 @@ def check_output_path(path: str | os.PathLike, *, overwrite: bool, inputs: Itera
     return path
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to a temporary file beside ``path``, then rename it into place.
+def atomic_write_bytes(path: Path, data: bytes, *, replace: bool = True) -> None:
+    """Write ``data`` to a temporary file beside ``path``, then publish it under ``path`` in one step.
 
-    The file gets the permissions a plain ``open(path, "w")`` would (0666 less the umask), not mkstemp's 0600.
+    ``replace=False`` publishes with a hard link, which fails if ``path`` exists at that moment: of two runs
+    racing for the same new name, one wins and the other gets :class:`OutputExistsError`, and nothing is
+    ever overwritten (a check before a long render cannot promise that). Temporary files a killed run left
+    beside ``path`` (``.NAME.*.tmp``, older than ten minutes) are removed. The file gets the permissions a
+    plain ``open(path, "w")`` would (0666 less the umask), not mkstemp's 0600.
     """
+    path = Path(path)
+    _remove_stale_temporaries(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
@@ -246,11 +252,48 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
+        if replace:
+            os.replace(tmp, path)
+        else:
+            _publish_new(tmp, path)
+    finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
-        raise
+
+
+def _publish_new(tmp: str, path: Path) -> None:
+    try:
+        os.link(tmp, path)
+    except FileExistsError as err:
+        raise OutputExistsError(
+            f"output file {str(path)!r} appeared while this run was writing it (another run?); it was left as it is. "
+            f"Pass {hint('overwrite=True', '--overwrite')} to replace it.") from err
+    except OSError:  # a file system without hard links: reserve the name exclusively, then move into it
+        try:
+            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+        except FileExistsError as err:
+            raise OutputExistsError(
+                f"output file {str(path)!r} appeared while this run was writing it (another run?); it was left "
+                f"as it is. Pass {hint('overwrite=True', '--overwrite')} to replace it.") from err
+        os.replace(tmp, path)
+
+
+def _remove_stale_temporaries(path: Path, age_s: float = 600.0) -> None:
+    import time
+
+    for stale in path.parent.glob(f".{glob_escape(path.name)}.*.tmp"):
+        try:
+            if time.time() - stale.stat().st_mtime > age_s:
+                stale.unlink()
+        except OSError:
+            pass
+
+
+def glob_escape(name: str) -> str:
+    """``name`` with glob's special characters escaped."""
+    import glob
+
+    return glob.escape(name)
 
 
 def _png_chunk(kind: bytes, data: bytes) -> bytes:
@@ -320,7 +363,7 @@ def write_image(
     srgb = linear_to_srgb(image[0].detach().float().cpu()).permute(1, 2, 0).numpy()
     icc = meta.icc_profile if meta else None
     exif = meta.exif if meta else None
-    atomic_write_bytes(path, _encode(srgb, suffix, depth, icc, exif, quality))
+    atomic_write_bytes(path, _encode(srgb, suffix, depth, icc, exif, quality), replace=overwrite)
     return path
 
 

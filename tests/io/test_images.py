@@ -150,3 +150,73 @@ def test_hdr_files_round_trip_unclipped_and_read_as_float(tmp_path, suffix):
         write_hdr_image(path, image)
     with pytest.raises(lb.InvalidParameterError, match=r"HDR output .* use \.exr or \.tif"):
         write_hdr_image(tmp_path / "hdr.png", image)
+
+
+def test_a_file_that_appears_during_the_write_is_never_replaced(tmp_path, monkeypatch):
+    """The check before a long render cannot promise no-clobber; the publish step does (a hard link)."""
+    from lensblur.io import images
+
+    target = tmp_path / "new.png"
+    encode = images._encode
+
+    def other_run_finishes_first(*args, **kwargs):
+        target.write_bytes(b"the other run's picture")
+        return encode(*args, **kwargs)
+
+    monkeypatch.setattr(images, "_encode", other_run_finishes_first)
+    with pytest.raises(OutputExistsError, match="appeared while this run was writing it"):
+        write_image(target, torch.rand(1, 3, 8, 8))
+    assert target.read_bytes() == b"the other run's picture"
+    assert sorted(os.listdir(tmp_path)) == ["new.png"]
+
+
+def _race(path, value, barrier, results):
+    import lensblur as lb
+
+    barrier.wait()
+    try:
+        lb.save_image(path, torch.full((1, 3, 64, 64), value))
+        results.put(("won", value))
+    except lb.OutputExistsError:
+        results.put(("refused", value))
+
+
+def test_two_processes_racing_for_one_new_name_one_wins_one_is_refused(tmp_path):
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    for round_ in range(6):
+        path = tmp_path / f"race{round_}.png"
+        barrier, results = context.Barrier(2), context.Queue()
+        runs = [context.Process(target=_race, args=(path, v, barrier, results)) for v in (0.2, 0.8)]
+        for run in runs:
+            run.start()
+        for run in runs:
+            run.join(60)
+        outcome = sorted(results.get(timeout=5) for _ in runs)
+        assert [o[0] for o in outcome] == ["refused", "won"], outcome
+        winner = next(v for kind, v in outcome if kind == "won")
+        assert abs(float(read_image(path)[0].mean()) - winner) < 0.01  # the winner's picture, whole
+    assert all(not name.startswith(".") for name in os.listdir(tmp_path))
+
+
+def test_a_write_that_fails_midway_keeps_the_old_file_and_leaves_no_temporary(tmp_path, monkeypatch):
+    path = write_image(tmp_path / "a.png", torch.rand(1, 3, 8, 8))
+    before = path.read_bytes()
+
+    def disk_full(fd):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        write_image(path, torch.zeros(1, 3, 8, 8), overwrite=True)
+    assert path.read_bytes() == before and sorted(os.listdir(tmp_path)) == ["a.png"]
+
+
+def test_temporaries_of_killed_runs_are_cleaned_by_the_next_write(tmp_path):
+    stale, fresh = tmp_path / ".a.png.dead.tmp", tmp_path / ".a.png.live.tmp"
+    stale.write_bytes(b"x")
+    fresh.write_bytes(b"y")
+    os.utime(stale, (0, 0))
+    write_image(tmp_path / "a.png", torch.rand(1, 3, 8, 8))
+    assert not stale.exists() and fresh.exists()  # a recent one may belong to a run still writing
