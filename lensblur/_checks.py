@@ -67,3 +67,25 @@ def check_nonnegative(value: float, name: str, *, hint: str = "") -> float:
     if not math.isfinite(value) or value < 0:
         raise InputError(f"{name} must be a finite number >= 0; got {value}. {hint}".rstrip())
     return value
+
+
+class BlurClampedWarning(UserWarning):
+    """A blur radius beyond the image diagonal was clamped to it."""
+
+
+def limit_radius(coc_px: Tensor) -> Tensor:
+    """``coc_px`` with every radius clamped to the image diagonal (with a :class:`BlurClampedWarning`).
+
+    A radius as long as the diagonal already spreads a pixel over the whole picture; larger ones only cost
+    memory and time (a blur of 1e6 px once took the machine's 24 GB), so they are clamped.
+    """
+    height, width = coc_px.shape[-2:]
+    limit = math.hypot(height, width)
+    largest = float(coc_px.detach().abs().max()) if coc_px.numel() else 0.0
+    if largest <= limit:
+        return coc_px
+    import warnings
+
+    warnings.warn(f"blur radius up to {largest:.4g} px exceeds the image diagonal ({limit:.0f} px); clamped to it "
+                  "(a larger blur cannot show more).", BlurClampedWarning, stacklevel=3)
+    return coc_px.clamp(-limit, limit)

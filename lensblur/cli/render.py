@@ -8,7 +8,7 @@ from pathlib import Path
 
 import lensblur as lb
 from lensblur.io import HDR_SUFFIXES, coc_preview, read_kernel, write_hdr_image
-from lensblur.io.images import check_output_path, with_description
+from lensblur.io.images import check_output_path, output_format, with_description
 
 from ._common import HelpFormatter, _depth_model_args, _ensure_depth, _pair
 
@@ -128,6 +128,7 @@ def _focus(args: argparse.Namespace, height: int, width: int) -> lb.Focus | None
 
 def run(args: argparse.Namespace) -> int:
     inputs = [args.photo] + [p for p in (args.depth, args.aperture_image) if p is not None]
+    output_format(args.output, bit_depth=args.bit_depth)  # a bad name or 16-bit JPEG fails now, not after the render
     check_output_path(args.output, overwrite=args.overwrite, inputs=inputs)
     if args.save_coc is not None:
         check_output_path(args.save_coc, overwrite=args.overwrite, inputs=inputs + [args.output])

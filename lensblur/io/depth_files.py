@@ -20,6 +20,7 @@ from .._optional import require
 from ..errors import FileFormatError, InvalidParameterError, hint
 from ..types import DepthKind, DepthMap, DepthScale
 from .images import _orient, atomic_write_bytes, check_output_path
+from .limits import check_pixels, header_size
 
 __all__ = ["read_depth", "write_depth", "DEPTH_SUFFIXES", "read_pfm"]
 
@@ -134,6 +135,9 @@ def read_depth(
         raise FileFormatError(f"depth file not found: {str(path)!r}. Check the path.")
     if kind not in (None, "depth", "disparity"):
         raise InvalidParameterError(f"kind must be 'depth', 'disparity' or None; got {kind!r}.")
+    size = header_size(path)
+    if size is not None:
+        check_pixels(*size, "depth", path)
     array, channel = _read_array(path)
     array = np.asarray(array)
     if array.ndim == 3:
@@ -157,6 +161,12 @@ def read_depth(
                 "or a renderer are depth.")
         kind = "depth"
     if kind == "depth":
+        finite = values[np.isfinite(values)]
+        if finite.size and finite.max() <= 0 and finite.min() < 0:
+            raise FileFormatError(
+                f"depth file {path.name!r} holds no positive distance (values {finite.min():g} to {finite.max():g}); "
+                "depth is a distance > 0. If larger values are nearer, the map holds disparity: "
+                + hint("kind='disparity'", "--depth-kind disparity") + ".")
         values[values <= 0] = np.nan  # a depth of 0 is a missing measurement
     values = _orient(values, _exif_orientation(path))
     tensor = torch.from_numpy(np.ascontiguousarray(values))[None, None]

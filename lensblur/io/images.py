@@ -17,6 +17,7 @@ import dataclasses
 import os
 import struct
 import tempfile
+import warnings
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -109,13 +110,26 @@ def _open_pil(path: Path, what: str):
         raise FileFormatError(f"{what} file not found: {str(path)!r}. Check the path.")
     if path.is_dir():
         raise FileFormatError(f"{what} path is a folder, not a file: {str(path)!r}.")
+    from .limits import MAX_PIXELS, check_pixels
+
+    Image.MAX_IMAGE_PIXELS = MAX_PIXELS  # lensblur's one limit, instead of Pillow's own 89 MP warning
     try:
-        return Image.open(path)
+        with warnings.catch_warnings():  # sizes between the limit and twice it: refused below, by lensblur
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            pil = Image.open(path)  # lazy: the header only
+    except Image.DecompressionBombError as err:
+        raise FileFormatError(f"{what} file {str(path)!r} declares more pixels than lensblur reads: {err}") from err
     except UnidentifiedImageError as err:
         raise FileFormatError(
             f"{what} file {str(path)!r} is not an image lensblur can read (JPEG, PNG, TIFF).") from err
     except OSError as err:
         raise FileFormatError(f"{what} file {str(path)!r} cannot be read: {err}.") from err
+    try:
+        check_pixels(pil.height, pil.width, what, path)
+    except FileFormatError:
+        pil.close()
+        raise
+    return pil
 
 
 def _png_bit_depth(path: Path) -> int:
@@ -312,6 +326,26 @@ def _png_with_metadata(png: bytes, icc: bytes | None, exif: bytes | None) -> byt
     return png[:ihdr_end] + extra + png[ihdr_end:]
 
 
+def output_format(path: str | os.PathLike, *, bit_depth: int | None = None,
+                  meta: ImageMeta | None = None) -> tuple[str, int]:
+    """``(suffix, bits per channel)`` :func:`write_image` will use for ``path``, or the error it would raise;
+    callers check this before a long render, so a bad output name fails in a second, not after minutes."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in IMAGE_SUFFIXES:
+        raise InvalidParameterError(
+            f"output {str(path)!r} has suffix {suffix or '(none)'!r}; use one of {', '.join(IMAGE_SUFFIXES)}.")
+    stored = meta.bit_depth if meta else 8
+    depth = bit_depth if bit_depth is not None else (16 if stored == 32 else stored)  # float input: 16-bit
+    if suffix in (".jpg", ".jpeg"):
+        if bit_depth == 16:
+            raise InvalidParameterError(
+                "JPEG holds 8 bits per channel; write .png or .tif for " + hint("bit_depth=16", "--bit-depth 16") + ".")
+        depth = 8
+    if depth not in (8, 16):
+        raise InvalidParameterError(f"bit_depth must be 8 or 16; got {depth}.")
+    return suffix, depth
+
+
 def write_image(
     path: str | os.PathLike,
     image: Tensor,
@@ -348,17 +382,7 @@ def write_image(
     if image.shape[0] != 1:
         raise InvalidParameterError(f"write_image writes one image; got a batch of {image.shape[0]}.")
     path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix not in IMAGE_SUFFIXES:
-        raise InvalidParameterError(
-            f"output {str(path)!r} has suffix {suffix or '(none)'!r}; use one of {', '.join(IMAGE_SUFFIXES)}.")
-    depth = bit_depth if bit_depth is not None else (meta.bit_depth if meta else 8)
-    if suffix in (".jpg", ".jpeg"):
-        if bit_depth == 16:
-            raise InvalidParameterError("JPEG holds 8 bits per channel; write .png or .tif for bit_depth=16.")
-        depth = 8
-    if depth not in (8, 16):
-        raise InvalidParameterError(f"bit_depth must be 8 or 16; got {depth}.")
+    suffix, depth = output_format(path, bit_depth=bit_depth, meta=meta)
     path = check_output_path(path, overwrite=overwrite, inputs=inputs)
     srgb = linear_to_srgb(image[0].detach().float().cpu()).permute(1, 2, 0).numpy()
     icc = meta.icc_profile if meta else None

@@ -5,9 +5,11 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from ..errors import InputError
 from ..types import DepthKind, DepthScale, Scene
 from .convert import Encoding, as_depth, as_image
 from .images import read_image
+from .limits import header_size
 
 __all__ = ["load_scene"]
 
@@ -39,6 +41,8 @@ def load_scene(
         return Scene(image=image, depth=depth_map, meta=meta)
     image, meta = read_image(path)
     if depth is not None:
+        if isinstance(depth, (str, os.PathLike)):
+            _check_aspect(header_size(depth), image.shape[-2:], depth)
         depth_map = as_depth(depth, kind=depth_kind, scale=depth_scale)
     elif embedded:
         from .embedded import read_embedded_depth
@@ -50,3 +54,15 @@ def load_scene(
 
     matte = read_embedded_matte(path, orientation=meta.orientation) if embedded else None
     return Scene(image=image, depth=depth_map, meta=meta, matte=matte)
+
+
+def _check_aspect(depth_hw, image_hw, path) -> None:
+    """Refuse, from the depth file's header and before decoding it, a map that cannot show the photo's view."""
+    if depth_hw is None:
+        return
+    (h, w), (height, width) = depth_hw, image_hw
+    if abs((w / h) / (width / height) - 1.0) > 0.02:
+        raise InputError(
+            f"depth file {str(path)!r} is {h}x{w} (H x W, aspect {w / h:.3f}) but the photo is {height}x{width} "
+            f"(aspect {width / height:.3f}); they cannot show the same view. Use the depth map made for this "
+            "photo, with the same crop and rotation.")

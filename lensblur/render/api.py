@@ -9,7 +9,7 @@ from typing import Any
 
 from torch import Tensor
 
-from .._checks import check_coc, check_image
+from .._checks import check_coc, check_image, limit_radius
 from ..depth.convert import prepare_depth
 from ..errors import InputError, InvalidParameterError, UnknownNameError, hint
 from ..io.convert import as_depth
@@ -66,6 +66,12 @@ def blur_map(scene: Scene, *, lens: Lens, focus: Focus | None) -> tuple[Tensor, 
     else:
         disparity = depth.normalized()
         far, near = resolve_focus(focus if focus is not None else autofocus(disparity), disparity)
+        centre = 0.5 * (far + near)
+        if not 0.0 <= centre <= 1.0:
+            raise InvalidParameterError(
+                f"the focus disparity must be in [0, 1] for relative depth (normalised: 0 = farthest, 1 = nearest); "
+                f"got {centre:g}. Use " + hint("Focus.at_disparity(0.5)", "--focus-disparity 0.5") + ", or focus at "
+                "a pixel (" + hint("Focus.at_pixel(x=..., y=...)", "--focus-at X,Y") + ").")
         strength = float(lens.strength_px)
     coc = signed_coc_px(disparity.values.to(scene.image.device), far=far, near=near, strength_px=strength)
     return coc, (far, near), strength
@@ -156,6 +162,7 @@ def render(
     else:
         check_coc(coc_px, like=image)
         coc_px = coc_px.to(image.device, image.dtype)
+    coc_px = limit_radius(coc_px)
     aperture = lens.aperture if lens is not None else CIRCLE
     recovered = None
     if highlights is not None:

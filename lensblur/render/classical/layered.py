@@ -39,7 +39,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..._checks import check_coc, check_image
+from ..._checks import check_coc, check_image, limit_radius
 from ...errors import InvalidParameterError
 from ...optics.apertures import MIN_RADIUS_PX, footprint
 from ...types import CIRCLE, Aperture, RenderResult
@@ -388,7 +388,7 @@ def layered_blur(
     check_image(image)
     check_coc(coc_px, like=image)
     _check_gamma(gamma)
-    coc = coc_px.to(image.device, image.dtype)
+    coc = limit_radius(coc_px.to(image.device, image.dtype))
     with torch.no_grad():
         values = to_working(image, gamma)
     base = band = None

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..._checks import check_coc, check_image
+from ..._checks import check_coc, check_image, limit_radius
 from ...errors import InvalidParameterError, UnknownNameError
 from ...io.colour import srgb_decode, srgb_encode
 from ...optics.apertures import MIN_RADIUS_PX, footprint, row_rows, span_table
@@ -188,6 +188,7 @@ def scatter_encoded(
     """
     check_image(values)
     check_coc(coc_px, like=values)
+    coc_px = limit_radius(coc_px)
     _check_gamma(gamma)
     if gamma is None:
         raise InvalidParameterError("scatter_encoded needs a number for gamma (BokehMe's γ); got None.")

@@ -1,0 +1,68 @@
+"""The one pixel limit every reader applies, from the file's header, before decoding.
+
+A 0.4 MB PNG can declare 12000 x 12000 pixels and take 10 GB once decoded; the size is checked from the
+header first. ``MAX_PIXELS`` is 120 megapixels (a 100 MP medium-format photo passes; a render of it needs
+about 10 GB here), set by the ``LENSBLUR_MAX_PIXELS`` environment variable; the web app uses the same limit.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from pathlib import Path
+
+from ..errors import FileFormatError
+
+__all__ = ["MAX_PIXELS", "check_pixels", "header_size"]
+
+MAX_PIXELS = int(os.environ.get("LENSBLUR_MAX_PIXELS", 120_000_000))
+
+
+def check_pixels(height: int, width: int, what: str, path: str | os.PathLike) -> None:
+    """Refuse a ``what`` ("image", "depth") file whose header declares more than :data:`MAX_PIXELS` pixels."""
+    if height * width > MAX_PIXELS:
+        raise FileFormatError(
+            f"{what} file {str(path)!r} declares {width}x{height} pixels ({height * width / 1e6:.0f} MP); lensblur "
+            f"reads at most {MAX_PIXELS / 1e6:.0f} MP (set LENSBLUR_MAX_PIXELS to change the limit), so it was not "
+            "decoded. Downscale it first.")
+
+
+def header_size(path: str | os.PathLike) -> tuple[int, int] | None:
+    """``(height, width)`` from a file's header without decoding its pixels, or None when the format's header
+    cannot be read this way (the decoder then reports what is wrong)."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".npy":
+            import numpy as np
+
+            with open(path, "rb") as f:
+                version = np.lib.format.read_magic(f)
+                shape = np.lib.format._read_array_header(f, version, max_header_size=10000)[0]
+            return (int(shape[0]), int(shape[1])) if len(shape) >= 2 else None
+        if suffix == ".pfm":
+            with open(path, "rb") as f:
+                f.readline()
+                width, height = (int(v) for v in f.readline().split()[:2])
+            return height, width
+        if suffix in (".tif", ".tiff"):
+            import tifffile
+
+            with tifffile.TiffFile(path) as tif:
+                shape = tif.pages[0].shape
+            return int(shape[0]), int(shape[1])
+        if suffix == ".png":
+            with open(path, "rb") as f:
+                head = f.read(24)
+            if head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR":
+                width, height = struct.unpack(">II", head[16:24])
+                return height, width
+            return None
+        if suffix in (".jpg", ".jpeg", ".heic", ".heif", ".hif"):
+            from PIL import Image
+
+            with Image.open(path) as pil:  # lazy: reads the header only
+                return pil.height, pil.width
+    except Exception:  # an unreadable header: the decoder gives the precise error
+        return None
+    return None

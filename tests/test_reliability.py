@@ -1,0 +1,96 @@
+"""Hostile and careless input (issue #20): bounded blur, early refusals, messages that name the problem."""
+
+import time
+
+import numpy as np
+import pytest
+import torch
+
+import lensblur as lb
+from lensblur._checks import BlurClampedWarning
+from lensblur.cli import main
+from lensblur.errors import FileFormatError, InvalidParameterError
+
+
+@pytest.fixture
+def photo_and_disparity(tmp_path):
+    import cv2
+
+    photo = lb.save_image(tmp_path / "p.png", torch.rand(1, 3, 30, 40))
+    ramp = np.tile(np.linspace(0, 65535, 40), (30, 1)).astype(np.uint16)
+    cv2.imwrite(str(tmp_path / "d.png"), ramp)
+    return tmp_path, photo, tmp_path / "d.png"
+
+
+@pytest.mark.filterwarnings("always")
+def test_a_huge_blur_is_clamped_to_the_image_diagonal_not_the_machine(photo_and_disparity, capsys):
+    tmp, photo, disp = photo_and_disparity
+    start = time.perf_counter()
+    assert main(["render", str(photo), "--depth", str(disp), "--depth-kind", "disparity", "-o", str(tmp / "o.png"),
+                 "--blur", "1e9", "--quiet"]) == 0
+    assert time.perf_counter() - start < 30
+    assert "exceeds the image diagonal (50 px); clamped" in capsys.readouterr().err
+    image = torch.rand(1, 3, 30, 40)
+    with pytest.warns(BlurClampedWarning):
+        huge = lb.scatter_blur(image, torch.full((1, 1, 30, 40), 1e6)).image
+    assert torch.allclose(huge, lb.scatter_blur(image, torch.full((1, 1, 30, 40), 50.0)).image)
+
+
+def test_focus_outside_the_normalised_range_is_refused(photo_and_disparity, capsys):
+    tmp, photo, disp = photo_and_disparity
+    scene = lb.load_scene(photo, disp, depth_kind="disparity")
+    with pytest.raises(InvalidParameterError, match=r"focus disparity must be in \[0, 1\] .* got 80"):
+        lb.render(scene, lens=lb.Lens(strength_px=20), focus=lb.Focus.at_disparity(80))
+    assert main(["render", str(photo), "--depth", str(disp), "--depth-kind", "disparity", "-o", str(tmp / "f.png"),
+                 "--focus-disparity", "2", "--quiet"]) == 2
+    assert "--focus-disparity 0.5" in capsys.readouterr().err
+
+
+def test_bad_output_names_fail_before_anything_is_read(photo_and_disparity, capsys):
+    tmp, photo, _ = photo_and_disparity
+    missing = tmp / "no-such-depth.png"
+    for output, flags, expected in [("o.bmp", [], "has suffix '.bmp'"),
+                                    ("o.jpg", ["--bit-depth", "16"], "JPEG holds 8 bits per channel")]:
+        assert main(["render", str(photo), "--depth", str(missing), "--depth-kind", "disparity",
+                     "-o", str(tmp / output), *flags]) == 2
+        err = capsys.readouterr().err
+        assert expected in err and "not found" not in err
+
+
+def test_negative_metric_depth_is_named_as_such(tmp_path):
+    np.save(tmp_path / "neg.npy", -np.ones((4, 5), np.float32))
+    with pytest.raises(FileFormatError, match=r"holds no positive distance .* the map holds disparity"):
+        lb.read_depth(tmp_path / "neg.npy", kind="depth", scale="metric")
+
+
+def _png_header_only(path, width, height):
+    """A few bytes that declare a width x height grey PNG: what a decompression bomb looks like to a reader."""
+    import struct
+    import zlib
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    chunk = struct.pack(">I", 13) + b"IHDR" + ihdr + struct.pack(">I", zlib.crc32(b"IHDR" + ihdr))
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk)
+    return path
+
+
+def test_sizes_come_from_headers_and_are_refused_before_decoding(photo_and_disparity, capsys):
+    tmp, photo, disp = photo_and_disparity
+    bomb = _png_header_only(tmp / "bomb.png", 40000, 30000)
+    with pytest.raises(FileFormatError, match=r"declares 40000x30000 pixels \(1200 MP\); lensblur reads at most"):
+        lb.read_image(bomb)
+    with pytest.raises(FileFormatError, match="declares 40000x30000 pixels"):
+        lb.read_depth(bomb, kind="disparity")
+    with open(tmp / "bomb.npy", "wb") as f:
+        np.lib.format.write_array_header_1_0(f, {"descr": "<f4", "fortran_order": False, "shape": (30000, 40000)})
+    with pytest.raises(FileFormatError, match="declares 40000x30000 pixels"):
+        lb.read_depth(tmp / "bomb.npy", kind="disparity")
+    assert main(["render", str(bomb), "-o", str(tmp / "o.png")]) == 2  # exit 2 with the message, no traceback
+    assert "declares 40000x30000 pixels" in capsys.readouterr().err
+
+
+def test_a_depth_map_of_another_aspect_is_refused_from_its_header(photo_and_disparity):
+    tmp, photo, _ = photo_and_disparity
+    wrong = _png_header_only(tmp / "square.png", 300, 300)  # never decoded: the header is enough
+    with pytest.raises(lb.InputError, match=r"is 300x300 .* cannot show the same view"):
+        lb.load_scene(photo, wrong, depth_kind="disparity")
