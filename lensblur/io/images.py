@@ -17,7 +17,6 @@ import dataclasses
 import os
 import struct
 import tempfile
-import warnings
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -110,20 +109,18 @@ def _open_pil(path: Path, what: str):
         raise FileFormatError(f"{what} file not found: {str(path)!r}. Check the path.")
     if path.is_dir():
         raise FileFormatError(f"{what} path is a folder, not a file: {str(path)!r}.")
-    from .limits import MAX_PIXELS, check_pixels
+    from .limits import check_pixels
 
-    Image.MAX_IMAGE_PIXELS = MAX_PIXELS  # lensblur's one limit, instead of Pillow's own 89 MP warning
+    previous, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None  # lensblur's own limit decides, below
     try:
-        with warnings.catch_warnings():  # sizes between the limit and twice it: refused below, by lensblur
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            pil = Image.open(path)  # lazy: the header only
-    except Image.DecompressionBombError as err:
-        raise FileFormatError(f"{what} file {str(path)!r} declares more pixels than lensblur reads: {err}") from err
+        pil = Image.open(path)  # lazy: the header only
     except UnidentifiedImageError as err:
         raise FileFormatError(
             f"{what} file {str(path)!r} is not an image lensblur can read (JPEG, PNG, TIFF).") from err
     except OSError as err:
         raise FileFormatError(f"{what} file {str(path)!r} cannot be read: {err}.") from err
+    finally:
+        Image.MAX_IMAGE_PIXELS = previous
     try:
         check_pixels(pil.height, pil.width, what, path)
     except FileFormatError:

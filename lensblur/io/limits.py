@@ -37,8 +37,9 @@ def header_size(path: str | os.PathLike) -> tuple[int, int] | None:
             import numpy as np
 
             with open(path, "rb") as f:
-                version = np.lib.format.read_magic(f)
-                shape = np.lib.format._read_array_header(f, version, max_header_size=10000)[0]
+                major, _ = np.lib.format.read_magic(f)
+                read = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
+                shape = read(f)[0]
             return (int(shape[0]), int(shape[1])) if len(shape) >= 2 else None
         if suffix == ".pfm":
             with open(path, "rb") as f:
