@@ -53,7 +53,7 @@ def test_licences_names_and_missing_weights_get_clear_errors(tmp_path, monkeypat
     with pytest.raises(WeightsUnavailableError, match="is not a folder"):
         load_estimator(weights_dir=tmp_path / "nowhere")
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-hf-cache"))
-    with pytest.raises(WeightsUnavailableError, match="huggingface-cli download depth-anything/Depth-Anything-V2"):
+    with pytest.raises(WeightsUnavailableError, match="hf download depth-anything/Depth-Anything-V2"):
         load_estimator(local_files_only=True)
     with pytest.raises(InvalidParameterError, match=r"\(1, 3, H, W\)"):
         estimate_depth(torch.rand(3, 8, 8))
