@@ -193,6 +193,7 @@ def read_image(path: str | os.PathLike) -> tuple[Tensor, ImageMeta]:
                 array = np.asarray(pil, dtype=np.float64) / 65535.0
                 bit_depth = 16
             else:
+                _refuse_transparency(pil, path)
                 array = np.asarray(pil.convert("RGB"), dtype=np.float32) / 255.0
     if array.ndim == 2:
         array = np.repeat(array[:, :, None], 3, axis=2)
@@ -200,6 +201,18 @@ def read_image(path: str | os.PathLike) -> tuple[Tensor, ImageMeta]:
     tensor = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32)).permute(2, 0, 1)[None]
     meta = ImageMeta(path=str(path), bit_depth=bit_depth, icc_profile=icc, exif=exif, orientation=orientation)
     return srgb_to_linear(tensor).contiguous(), meta
+
+
+def _refuse_transparency(pil, path: Path) -> None:
+    """An image with transparent pixels would render its transparent area as black bleeding into the subject;
+    lensblur renders opaque photos, so it asks for a flattened copy (a fully opaque alpha is fine)."""
+    if pil.mode in ("RGBA", "LA", "PA") or (pil.mode == "P" and "transparency" in pil.info):
+        alpha = np.asarray(pil.convert("RGBA"))[..., 3]
+        if (alpha < 255).any():
+            raise FileFormatError(
+                f"image file {str(path)!r} has transparent pixels ({(alpha < 255).mean():.0%} of them); lensblur renders "
+                "opaque photos. Flatten it onto a background first (in an editor, or "
+                "Image.alpha_composite(Image.new('RGBA', im.size, 'white'), im).convert('RGB') with Pillow).")
 
 
 def _is_float_tiff(path: Path) -> bool:
