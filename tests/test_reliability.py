@@ -97,3 +97,45 @@ def test_a_depth_map_of_another_aspect_is_refused_from_its_header(photo_and_disp
     wrong = _png_header_only(tmp / "square.png", 300, 300)  # never decoded: the header is enough
     with pytest.raises(lb.InputError, match=r"is 300x300 .* cannot show the same view"):
         lb.load_scene(photo, wrong, depth_kind="disparity")
+
+
+def test_a_render_that_would_not_fit_is_refused_before_it_allocates(photo_and_disparity, capsys):
+    from lensblur.render.memory import estimate_bytes
+
+    tmp, photo, disp = photo_and_disparity
+    scene = lb.load_scene(photo, disp, depth_kind="disparity")
+    needed = estimate_bytes(30, 40, "layered")
+    with pytest.raises(InvalidParameterError, match=r"needs about .* GB, more than .*max_memory_gb=GB"):
+        lb.render(scene, lens=lb.Lens(strength_px=5), renderer="layered", max_memory_gb=needed / 2e9)
+    lb.render(scene, lens=lb.Lens(strength_px=5), renderer="layered", max_memory_gb=needed * 2 / 1e9)
+    assert main(["render", str(photo), "--depth", str(disp), "--depth-kind", "disparity", "-o", str(tmp / "m.png"),
+                 "--max-memory", "0.00001"]) == 2
+    err = capsys.readouterr().err
+    assert "--max-memory GB" in err and not (tmp / "m.png").exists()
+    assert estimate_bytes(2000, 3000, "layered") > estimate_bytes(2000, 3000, "scatter") > estimate_bytes(1000, 1500,
+                                                                                                          "scatter")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("renderer", ["scatter", "layered"])
+def test_the_memory_estimate_is_within_30_percent_of_the_measured_peak(tmp_path, renderer):
+    import resource
+    import subprocess
+    import sys
+
+    import cv2
+
+    height, width = 2000, 3000
+    rng = np.random.default_rng(0)
+    cv2.imwrite(str(tmp_path / "p.jpg"), (rng.random((height, width, 3)) * 255).astype(np.uint8))
+    cv2.imwrite(str(tmp_path / "d.png"), np.tile(np.linspace(0, 65535, width), (height, 1)).astype(np.uint16))
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    subprocess.run([sys.executable, "-m", "lensblur.cli", "render", str(tmp_path / "p.jpg"), "--depth",
+                    str(tmp_path / "d.png"), "--depth-kind", "disparity", "-o", str(tmp_path / "o.jpg"), "--blur", "25",
+                    "--renderer", renderer, "--quiet"], check=True)
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+    from lensblur.render.memory import estimate_bytes
+
+    estimate = estimate_bytes(height, width, renderer, whole_process=True)
+    assert before * 1024 < peak  # this child set the children's peak
+    assert abs(estimate / peak - 1) < 0.30, (estimate / 1e6, peak / 1e6)

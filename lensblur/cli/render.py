@@ -88,6 +88,9 @@ def add_parser(sub) -> None:
                         "official BokehMe arnet.pth and iunet.pth (default: the weights shipped with lensblur)")
     parser.add_argument("--save-error-map", type=Path, default=None,
                    help="with --renderer hybrid: also write the fusion weight of the neural result (white = neural)")
+    parser.add_argument("--max-memory", type=float, default=None, metavar="GB",
+                        help="refuse a render estimated to need more memory than this; by default 75%% of the "
+                             "memory available to the process (container limits included)")
     parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
     parser.add_argument("--quiet", action="store_true", help="no progress bar or summary")
 
@@ -152,7 +155,7 @@ def run(args: argparse.Namespace) -> int:
     focus = _subject_focus(scene, lens) if args.focus_subject else _focus(args, height, width)
     result = lb.render(scene, lens=lens, focus=focus, highlights=highlights, boost=boost, gamma=args.gamma,
                        backend=args.backend, progress=not args.quiet, renderer=args.renderer,
-                       neural_weights=args.neural_weights)
+                       neural_weights=args.neural_weights, max_memory_gb=args.max_memory)
     meta = with_description(scene.meta, f"lensblur {lb.__version__}; depth: {scene.depth.source}")
     written = lb.save_image(args.output, result.image, meta=meta, bit_depth=args.bit_depth,
                             overwrite=args.overwrite, inputs=inputs)

@@ -39,6 +39,7 @@ def signed_coc_px(disparity: Tensor, *, far: float, near: float, strength_px: fl
         strength_px: K, radius in px per unit of disparity.
 
     Example:
+        >>> import torch
         >>> signed_coc_px(torch.tensor([0.0, 0.5, 1.0]), far=0.5, near=0.5, strength_px=10).tolist()
         [-5.0, 0.0, 5.0]
     """

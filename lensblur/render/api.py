@@ -21,6 +21,7 @@ from .classical.highlights import boost_highlights, reconstruct_highlights
 from .classical.layered import layered_blur
 from .classical.scatter import scatter_blur
 from .hybrid import hybrid_blur, neural_blur
+from .memory import check_memory
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +95,7 @@ def render(
     return_dilated: bool = False,
     progress: bool = False,
     neural_weights: str | None = None,
+    max_memory_gb: float | None = None,
 ) -> RenderResult:
     """Render shallow depth of field.
 
@@ -128,6 +130,8 @@ def render(
         progress: show a progress bar.
         neural_weights: weights for "hybrid"/"neural" instead of the shipped ones: a ``.safetensors`` file
             or a folder with the official BokehMe ``arnet.pth`` and ``iunet.pth``.
+        max_memory_gb: refuse a render whose estimated memory (``render.memory``) exceeds this; default 75 %
+            of the memory available to the process (container limits included).
 
     Returns:
         RenderResult(image, coc_px, dilated_coc_px, focus_band, extras).
@@ -137,6 +141,7 @@ def render(
 
     Example:
         >>> import torch
+        >>> from lensblur import DepthMap, Focus, Lens, Scene
         >>> scene = Scene(torch.rand(1, 3, 16, 16), DepthMap(torch.rand(1, 1, 16, 16), kind="disparity",
         ...               scale="relative"))
         >>> out = render(scene, lens=Lens(strength_px=4), focus=Focus.at_disparity(0.5))
@@ -151,6 +156,7 @@ def render(
     elif depth is not None:
         scene = scene.with_depth(as_depth(depth, kind=depth_kind, scale=depth_scale))
     image = check_image(scene.image)
+    check_memory(image.shape[-2], image.shape[-1] * image.shape[0], renderer, max_memory_gb)
     band = None
     strength = None
     if coc_px is None:
