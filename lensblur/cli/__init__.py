@@ -40,7 +40,7 @@ def command() -> int:
     default, which returns freed memory and so keeps 24 MP renders further inside their memory budget."""
     args = build_parser().parse_args()
     runs_networks = args.command in ("render", "depth") and (
-        (args.refine_depth and args.refine_method == "learned") or getattr(args, "renderer", "scatter") != "scatter")
+        (args.refine_depth and args.refine_method == "learned") or getattr(args, "renderer", "scatter") in ("hybrid", "neural"))
     if runs_networks:
         from lensblur._allocator import keep_freed_memory
 

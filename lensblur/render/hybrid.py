@@ -273,7 +273,7 @@ def render_display(display: Tensor, coc_px: Tensor, *, gamma_bokehme: float = 2.
     check_coc(coc_px, like=display)
     nets = default_nets() if nets is None else nets
     classical = scatter_encoded(display, coc_px, aperture=aperture, gamma=float(gamma_bokehme), backend=backend,
-                                return_dilated=True, progress=progress)
+                                return_dilated=True, progress="hybrid: classical part" if progress else False)
     device = display.device
     nets = nets.to(device)
     dilated = classical.dilated_coc_px.to(device)

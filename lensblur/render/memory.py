@@ -3,12 +3,13 @@
 Peak resident memory of ``lensblur render`` (read, depth, render, highlights, write) on this project's
 machine, fitted as a process base plus bytes per pixel (``benchmarks``-style measurement with
 ``/usr/bin/time -f %M`` on 1.5, 6 and 12 MP photos at blur radius 25; the blur radius does not change the
-scatter's memory, and radii are clamped to the image diagonal):
+scatter's memory, and radii are clamped to the image diagonal; the hybrid's process keeps freed memory for
+its networks, ``lensblur._allocator``, which the others do not):
 
 | renderer | base (MB) | bytes per pixel | measured 1.5 / 6 / 12 MP (MB) |
 |---|---:|---:|---|
 | scatter | 680 | 72 | 781 / 1041 / 1538 |
-| layered | 680 | 160 | 786 / 1397 / 2509 |
+| layered | 680 | 75 | 747 / 1131 / 1540 |
 | hybrid, neural | 1070 | 190 | 1350 / 2188 / - |
 
 ``render()`` checks the per-pixel part against the memory still available to the process (the smaller of
@@ -25,7 +26,7 @@ from ..errors import InvalidParameterError, hint
 
 __all__ = ["BYTES_PER_PIXEL", "PROCESS_BASE_BYTES", "available_bytes", "check_memory", "estimate_bytes"]
 
-BYTES_PER_PIXEL = {"scatter": 72, "layered": 160, "hybrid": 190, "neural": 190}
+BYTES_PER_PIXEL = {"scatter": 72, "layered": 75, "hybrid": 190, "neural": 190}
 PROCESS_BASE_BYTES = {"scatter": 680e6, "layered": 680e6, "hybrid": 1070e6, "neural": 1070e6}
 DEFAULT_SHARE = 0.75
 

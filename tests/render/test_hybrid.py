@@ -181,3 +181,9 @@ def test_guided_networks_tile_exactly():
     whole = render_display(image, coc, nets=guided, options=HybridOptions(tile_px=0))
     tiled = render_display(image, coc, nets=guided, options=HybridOptions(tile_px=128))
     assert torch.allclose(whole.fused, tiled.fused, atol=1e-5)
+
+
+def test_the_hybrid_progress_bar_names_the_hybrid(nets, capsys):
+    hybrid_blur(torch.rand(1, 3, 96, 96), torch.full((1, 1, 96, 96), 3.0), nets=nets, progress=True)
+    err = capsys.readouterr().err
+    assert "hybrid: classical part" in err and "scatter:" not in err

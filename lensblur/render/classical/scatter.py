@@ -270,7 +270,7 @@ def _scatter_numba_one(img: np.ndarray, coc: np.ndarray, aperture: Aperture, out
     # Slices of rows, so a progress bar can advance; each slice is still parallel inside.
     height = coc.shape[0]
     step = height if not progress else max(64, height // 20)
-    bar = _progress_bar(height, progress, "scatter")
+    bar = _progress_bar(height, bool(progress), progress if isinstance(progress, str) else "scatter")
     for row0 in range(0, height, step):
         row1 = min(height, row0 + step)
         render(row0, row1)
