@@ -303,21 +303,15 @@ def _publish_new(tmp: str, path: Path) -> None:
 
 
 def _remove_stale_temporaries(path: Path, age_s: float = 600.0) -> None:
+    import glob
     import time
 
-    for stale in path.parent.glob(f".{glob_escape(path.name)}.*.tmp"):
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
         try:
             if time.time() - stale.stat().st_mtime > age_s:
                 stale.unlink()
         except OSError:
             pass
-
-
-def glob_escape(name: str) -> str:
-    """``name`` with glob's special characters escaped."""
-    import glob
-
-    return glob.escape(name)
 
 
 def _png_chunk(kind: bytes, data: bytes) -> bytes:
