@@ -14,6 +14,7 @@ and the disparity error near depth edges is reported too. A third table times re
 
     .venv/bin/python benchmarks/bench_depth_refinement.py [--scenes 6] [--no-timing]
     .venv/bin/python benchmarks/bench_depth_refinement.py --only-timing --variants learned [--keep-freed-memory]
+    .venv/bin/python benchmarks/bench_depth_refinement.py --working-resolution
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ K, GAMMA, SIZE = 20.0, 2.2, 256
 # refine_depth settings compared: the default learned refiner, the same averaged over 8 views, guided
 VARIANTS = {"learned": {"method": "learned"}, "learned, 8 views": {"method": "learned", "views": 8},
             "guided": {"method": "guided"}}
+TIMED_ONLY = {"learned, 0.7 MP working resolution": {"method": "learned", "work_px": 700_000}}
 
 
 def _degrade(disparity: torch.Tensor) -> torch.Tensor:
@@ -50,18 +52,23 @@ def main() -> None:
     parser.add_argument("--scenes", type=int, default=6)
     parser.add_argument("--no-timing", action="store_true", help="skip the timing table (the slowest part)")
     parser.add_argument("--only-timing", action="store_true", help="print only the timing table")
-    parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS),
+    parser.add_argument("--working-resolution", action="store_true",
+                        help="print only the working-resolution table (large photos: refined small, upsampled)")
+    parser.add_argument("--variants", nargs="+", choices=list(VARIANTS) + list(TIMED_ONLY), default=list(VARIANTS),
                         help="refine_depth settings to time")
     parser.add_argument("--keep-freed-memory", action="store_true",
                         help="time with the allocator setting the lensblur command uses for networks")
     args = parser.parse_args()
-    timed = {name: VARIANTS[name] for name in args.variants}
+    timed = {name: {**VARIANTS, **TIMED_ONLY}[name] for name in args.variants}
     if args.keep_freed_memory:
         from lensblur._allocator import keep_freed_memory
 
         print(f"allocator keeps freed memory: {keep_freed_memory()}")
     if args.only_timing:
         _timing(timed)
+        return
+    if args.working_resolution:
+        _working_resolution()
         return
     names = ("true", "degraded", *(f"refined, {m}" for m in VARIANTS))
     rows = {name: [] for name in names}
@@ -149,6 +156,53 @@ def _motorcycle() -> None:
         print(f"| {name} | {p:.2f} | {100 * band_mae:.2f} | {100 * mae:.2f} |")
 
 
+def _working_resolution(factor: int = 2) -> None:
+    """Large photos are refined at ``refine.WORK_PX`` and upsampled with the photo as guide: the Motorcycle
+    enlarged ``factor`` times (so that it is above the working resolution), its true disparity degraded the
+    same way (x4 down), refined at full resolution (the old path) and at the working resolution; renders scored
+    in the depth-edge band against the render from the true disparity, as in the table above."""
+    import time
+
+    from scipy import ndimage
+
+    from lensblur.depth import fill_holes
+    from lensblur.depth import refine as refine_module
+    from lensblur.io.samples import motorcycle
+
+    scene = motorcycle()
+    truth = fill_holes(scene.depth).normalized().values
+    h, w = truth.shape[-2] * factor, truth.shape[-1] * factor
+    image = F.interpolate(scene.image, size=(h, w), mode="bicubic", align_corners=False).clamp(0, 1)
+    truth = F.interpolate(truth, size=(h, w), mode="bilinear", align_corners=False)
+    low = lb.DepthMap(_degrade(truth), kind="disparity", scale="relative")
+    t = truth[0, 0].numpy()
+    jumps = np.zeros(t.shape, bool)
+    jumps[:, 1:] |= np.abs(np.diff(t, axis=1)) > 0.02
+    jumps[1:, :] |= np.abs(np.diff(t, axis=0)) > 0.02
+    band = ndimage.binary_dilation(jumps, iterations=6 * factor)
+    focus = float(np.quantile(t, 0.5))
+    display = linear_to_srgb(image).contiguous()
+
+    def render(disparity):
+        coc = (K * factor * (disparity - focus)).float().contiguous()
+        return lb.scatter_encoded(display, coc, gamma=GAMMA).image[0].permute(1, 2, 0).numpy().clip(0, 1)
+
+    ref = render(truth)
+    rows = {"degraded (bilinear)": (F.interpolate(low.values, size=(h, w), mode="bilinear"), 0.0)}
+    for name, work in (("learned, full resolution (default)", None),
+                       ("learned, working resolution", refine_module.WORK_PX)):
+        start = time.perf_counter()
+        rows[name] = (refine_depth(low, image, work_px=work).values, time.perf_counter() - start)
+    print(f"\n# working resolution: Motorcycle enlarged x{factor} ({w}x{h}, {w * h / 1e6:.1f} MP; WORK_PX = "
+          f"{refine_module.WORK_PX / 1e6:.1f} MP), K = {K * factor:g}, band PSNR vs the true-disparity render\n")
+    print("| disparity | band PSNR (dB) | band MAE (% of range) | refine time (s) |")
+    print("|---|---|---|---|")
+    for name, (disparity, seconds) in rows.items():
+        error = np.abs(disparity[0, 0].numpy() - t)
+        print(f"| {name} | {masked_psnr(render(disparity), ref, band):.2f} | {100 * error[band].mean():.2f} | "
+              f"{seconds:.1f} |", flush=True)
+
+
 def _timing(variants: dict, repeats: int = 3) -> None:
     """Cost of refine_depth on photo-sized inputs (x4 upsampling), median of ``repeats`` after a warm-up,
     against bilinear upsampling measured in the same run."""
@@ -157,7 +211,7 @@ def _timing(variants: dict, repeats: int = 3) -> None:
 
     print("\n| photo | ×4 map | " + " | ".join(f"{name} (s)" for name in variants) + " | bilinear upsampling (s) |")
     print("|---|---|" + "---|" * (len(variants) + 1))
-    for height, width in ((768, 1024), (1536, 2048)):
+    for height, width in ((768, 1024), (1536, 2048), (3000, 4000)):
         image = torch.rand(1, 3, height, width)
         low = lb.DepthMap(torch.rand(1, 1, height // 4, width // 4), kind="disparity", scale="relative")
 

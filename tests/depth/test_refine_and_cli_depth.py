@@ -135,3 +135,38 @@ def test_cli_refines_stored_depth_with_the_chosen_method_and_says_so(tmp_path, c
     assert main(["render", str(photo), "-o", str(tmp_path / "bad.png"), "--blur", "6", "--refine-depth",
                  "--refine-method", "guided", "--refine-views", "4"]) == 2
     assert "views averages the learned refiner; with method='guided'" in capsys.readouterr().err
+
+
+def test_joint_bilateral_upsampling_puts_a_step_on_the_photos_edge():
+    """A 4x low-res disparity step, one full-resolution pixel off the photo's colour edge (column 101), comes
+    back as a step on that edge, not as a ramp."""
+    from lensblur.depth.refine import joint_bilateral_upsample
+
+    guide = torch.zeros(1, 3, 40, 200)
+    guide[..., 101:] = 0.8
+    low = torch.zeros(1, 1, 10, 50)
+    low[..., 25:] = 1.0  # the step sits at column 100 at full resolution, one pixel off
+    up = joint_bilateral_upsample(low, guide)[0, 0, 20]
+    assert float(up[:101].max()) < 0.01 and float(up[101:].min()) > 0.99  # the step is on the photo's edge
+    ramp = F.interpolate(low, size=(40, 200), mode="bilinear", align_corners=False)[0, 0, 20]
+    assert 0.2 < float(ramp[100]) < 0.8  # bilinear upsampling leaves a ramp across the edge
+
+
+def test_large_photos_can_be_refined_at_a_working_resolution(monkeypatch):
+    from lensblur.depth import refine as refine_module
+
+    calls = []
+    real = refine_module.RefineNet.refine
+
+    def spy(self, guide, up, **kwargs):
+        calls.append(tuple(guide.shape[-2:]))
+        return real(self, guide, up, **kwargs)
+
+    monkeypatch.setattr(refine_module.RefineNet, "refine", spy)
+    image = torch.rand(1, 3, 128, 192)
+    low = lb.DepthMap(torch.rand(1, 1, 32, 48), kind="disparity", scale="relative")
+    out = refine_depth(low, image, work_px=64 * 96)
+    assert out.values.shape == (1, 1, 128, 192) and calls == [(64, 96)]
+    assert refine_depth(low, image).values.shape == (1, 1, 128, 192) and calls[-1] == (128, 192)  # default: full
+    with pytest.raises(lb.InvalidParameterError, match="work_px must be None or an integer >= 4096"):
+        refine_depth(low, image, work_px=10)
