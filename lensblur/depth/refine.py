@@ -77,8 +77,9 @@ def joint_bilateral_upsample(low: torch.Tensor, guide: torch.Tensor, *, radius: 
     Each output pixel averages the low-resolution samples within ``radius`` low-resolution pixels of it,
     weighted by their distance (Gaussian, ``sigma_spatial`` low-res px) and by how close the guide's colour at
     the sample (the guide area-averaged to the low resolution) is to the guide's colour at the pixel
-    (Gaussian, ``sigma_colour`` on display values). Across a colour edge the weights select the samples on
-    the pixel's own side, so a depth step lands on the photo's edge instead of becoming a ramp.
+    (Gaussian, ``sigma_colour`` on display values, plus a floor of 1e-4 so that a pixel whose colour matches no
+    sample falls back to the spatial average). Across a colour edge the weights select the samples on the
+    pixel's own side, so a depth step lands on the photo's edge instead of becoming a ramp.
 
     Example:
         >>> flat = torch.full((1, 1, 4, 4), 0.3)
@@ -100,7 +101,9 @@ def joint_bilateral_upsample(low: torch.Tensor, guide: torch.Tensor, *, radius: 
             xi = (x0 + dx).clamp(0, w - 1)
             wx = torch.exp(-((xs - xi) ** 2) / (2 * sigma_spatial ** 2))
             sample = guide_low[:, :, yi][:, :, :, xi]
-            weight = torch.exp(-((guide - sample) ** 2).sum(1, keepdim=True) / (2 * sigma_colour ** 2))
+            # + 1e-4: a pixel whose colour matches no sample (noise, a thin highlight) gets the spatial average
+            # instead of 0/0
+            weight = torch.exp(-((guide - sample) ** 2).sum(1, keepdim=True) / (2 * sigma_colour ** 2)) + 1e-4
             weight = weight * (wy[:, None] * wx[None, :])
             total += weight * low[:, :, yi][:, :, :, xi]
             weights += weight

@@ -170,3 +170,12 @@ def test_large_photos_can_be_refined_at_a_working_resolution(monkeypatch):
     assert refine_depth(low, image).values.shape == (1, 1, 128, 192) and calls[-1] == (128, 192)  # default: full
     with pytest.raises(lb.InvalidParameterError, match="work_px must be None or an integer >= 4096"):
         refine_depth(low, image, work_px=10)
+
+
+def test_a_pixel_matching_no_sample_colour_gets_the_spatial_average_not_zero():
+    from lensblur.depth.refine import joint_bilateral_upsample
+
+    guide = torch.zeros(1, 3, 16, 16)
+    guide[..., 7, 7] = 1.0  # a one-pixel highlight: no low-resolution sample has its colour
+    out = joint_bilateral_upsample(torch.full((1, 1, 4, 4), 0.6), guide)
+    assert float(out[0, 0, 7, 7]) == pytest.approx(0.6, abs=1e-5)
