@@ -117,7 +117,7 @@ def _open_pil(path: Path, what: str):
     except UnidentifiedImageError as err:
         raise FileFormatError(
             f"{what} file {str(path)!r} is not an image lensblur can read (JPEG, PNG, TIFF).") from err
-    except OSError as err:
+    except Exception as err:  # Pillow's format plugins raise OSError, ValueError, SyntaxError, struct.error...
         raise FileFormatError(f"{what} file {str(path)!r} cannot be read: {err}.") from err
     finally:
         Image.MAX_IMAGE_PIXELS = previous
@@ -187,7 +187,7 @@ def read_image(path: str | os.PathLike) -> tuple[Tensor, ImageMeta]:
         else:
             try:
                 pil.load()
-            except (OSError, SyntaxError) as err:
+            except Exception as err:  # truncated data: OSError, SyntaxError, ValueError, struct.error...
                 raise FileFormatError(f"image file {str(path)!r} is damaged or truncated: {err}.") from err
             if pil.mode.startswith("I"):
                 array = np.asarray(pil, dtype=np.float64) / 65535.0
