@@ -22,7 +22,8 @@ from lensblur.errors import FileFormatError, InputError, InvalidParameterError  
 from lensblur.io.convert import as_image  # noqa: E402
 
 LENSBLUR_ERRORS = (InputError, InvalidParameterError, FileFormatError)
-FAST = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# derandomize: the same examples on every run (CI included); a failure found here is kept as a regression test
+FAST = settings(max_examples=40, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 
 sizes = st.tuples(st.integers(1, 12), st.integers(1, 12))
 
@@ -36,7 +37,7 @@ def test_zero_blur_is_the_identity_for_any_image(size, data, blades):
 
 
 @FAST
-@given(size=sizes, value=st.floats(0.0, 3.0), share=st.floats(0.0, 1.0), gamma=st.sampled_from([None, 1.0, 2.2]))
+@given(size=sizes, value=st.floats(0.0, 3.0), share=st.floats(0.0, 0.999), gamma=st.sampled_from([None, 1.0, 2.2]))
 def test_a_constant_image_stays_constant_under_any_blur(size, value, share, gamma):
     image = torch.full((1, 3, *size), value)
     coc = torch.full((1, 1, *size), share * float(np.hypot(*size)))  # up to the diagonal (beyond it: clamped)
@@ -74,7 +75,7 @@ def test_any_blur_map_renders_or_is_refused_by_name(coc):
 
 
 @pytest.mark.slow
-@settings(max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+@settings(max_examples=2000, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow,
                                                                   HealthCheck.function_scoped_fixture])
 @given(payload=st.binary(max_size=2048), suffix=st.sampled_from([".png", ".jpg", ".tif", ".npy", ".pfm", ".exr"]),
        prefix=st.sampled_from([b"", b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"II*\x00", b"\x93NUMPY", b"Pf\n",
@@ -98,3 +99,9 @@ def test_a_truncated_pfm_header_in_a_photo_is_a_file_error(tmp_path, data):
     path.write_bytes(data)
     with pytest.raises(FileFormatError, match="cannot be read"):
         lb.read_image(path)
+
+
+def test_float_light_beyond_float32_is_refused_not_overflowed():
+    """Found by the array property test on CI: 3.4e38 in float64 overflowed in the cast to float32."""
+    with pytest.raises(InputError, match="beyond float32's range"):
+        as_image(np.array([[3.40282357e38]]))

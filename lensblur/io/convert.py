@@ -32,6 +32,7 @@ from .images import ImageMeta, read_image
 __all__ = ["as_image", "as_depth"]
 
 Encoding = Literal["srgb", "linear"]
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 def _kind_of(x: Any) -> str:
@@ -70,9 +71,12 @@ def as_image(image: Any, *, encoding: Encoding | None = None) -> tuple[Tensor, I
         values = torch.from_numpy(array.astype(np.float32) / np.iinfo(array.dtype).max)
         linear = srgb_decode(values)
     elif np.issubdtype(array.dtype, np.floating):
-        values = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
-        if not bool(torch.isfinite(values).all()):
+        if not np.isfinite(array).all():
             raise InputError("image holds NaN or infinite values; replace them before rendering.")
+        if array.size and float(np.abs(array).max()) > _FLOAT32_MAX:
+            raise InputError(f"image holds values up to {float(np.abs(array).max()):.3g}, beyond float32's range "
+                             f"({_FLOAT32_MAX:.3g}); scale the light down first.")
+        values = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
         if float(values.min()) < 0:
             raise InputError(f"image holds negative values (min {float(values.min()):.3g}); light is >= 0.")
         bits = 32
