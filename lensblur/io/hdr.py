@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +18,7 @@ from torch import Tensor
 from .._checks import check_image
 from .._optional import require
 from ..errors import FileFormatError, InvalidParameterError
-from .images import ImageMeta, atomic_write_bytes, check_output_path
+from .images import ImageMeta, atomic_write_bytes, atomic_write_with, check_output_path
 
 __all__ = ["HDR_SUFFIXES", "FLOAT_BIT_DEPTH", "read_hdr_image", "write_hdr_image"]
 
@@ -85,15 +84,13 @@ def write_hdr_image(path: str | os.PathLike, image: Tensor, *, overwrite: bool =
     rgb = np.ascontiguousarray(image[0].detach().float().cpu().clamp_min(0).permute(1, 2, 0).numpy())
     if suffix == ".exr":
         openexr = require("OpenEXR", extra="io", feature="writing EXR files")
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".exr")
-        os.close(fd)
-        try:
-            header = {"compression": openexr.ZIP_COMPRESSION, "type": openexr.scanlineimage}
+        header = {"compression": openexr.ZIP_COMPRESSION, "type": openexr.scanlineimage}
+
+        def write(tmp: str) -> None:
             with openexr.File(header, {"RGB": rgb}) as exr:
                 exr.write(tmp)
-            atomic_write_bytes(path, Path(tmp).read_bytes(), replace=overwrite)
-        finally:
-            os.unlink(tmp)
+
+        atomic_write_with(path, write, replace=overwrite)
         return path
     import tifffile
 

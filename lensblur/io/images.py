@@ -18,7 +18,7 @@ import os
 import struct
 import tempfile
 import zlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -257,7 +257,19 @@ def check_output_path(path: str | os.PathLike, *, overwrite: bool, inputs: Itera
 
 
 def atomic_write_bytes(path: Path, data: bytes, *, replace: bool = True) -> None:
-    """Write ``data`` to a temporary file beside ``path``, then publish it under ``path`` in one step.
+    """Write ``data`` to a temporary file beside ``path``, then publish it under ``path`` in one step
+    (:func:`atomic_write_with`)."""
+
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as f:
+            f.write(data)
+
+    atomic_write_with(path, write, replace=replace)
+
+
+def atomic_write_with(path: Path, write: Callable[[str], None], *, replace: bool = True) -> None:
+    """Let ``write(tmp)`` fill a temporary file beside ``path`` (for writers that take a file name, such as
+    OpenEXR's), then publish it under ``path`` in one step.
 
     ``replace=False`` publishes with a hard link, which fails if ``path`` exists at that moment: of two runs
     racing for the same new name, one wins and the other gets :class:`OutputExistsError`, and nothing is
@@ -268,10 +280,10 @@ def atomic_write_bytes(path: Path, data: bytes, *, replace: bool = True) -> None
     path = Path(path)
     _remove_stale_temporaries(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
+        write(tmp)
+        with open(tmp, "rb") as f:
             os.fsync(f.fileno())
         umask = os.umask(0)
         os.umask(umask)
@@ -286,19 +298,17 @@ def atomic_write_bytes(path: Path, data: bytes, *, replace: bool = True) -> None
 
 
 def _publish_new(tmp: str, path: Path) -> None:
+    appeared = (f"output file {str(path)!r} appeared while this run was writing it (another run?); it was left as "
+                f"it is. Pass {hint('overwrite=True', '--overwrite')} to replace it.")
     try:
         os.link(tmp, path)
     except FileExistsError as err:
-        raise OutputExistsError(
-            f"output file {str(path)!r} appeared while this run was writing it (another run?); it was left as it is. "
-            f"Pass {hint('overwrite=True', '--overwrite')} to replace it.") from err
+        raise OutputExistsError(appeared) from err
     except OSError:  # a file system without hard links: reserve the name exclusively, then move into it
         try:
             os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
         except FileExistsError as err:
-            raise OutputExistsError(
-                f"output file {str(path)!r} appeared while this run was writing it (another run?); it was left "
-                f"as it is. Pass {hint('overwrite=True', '--overwrite')} to replace it.") from err
+            raise OutputExistsError(appeared) from err
         os.replace(tmp, path)
 
 

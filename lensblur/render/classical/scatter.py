@@ -151,9 +151,10 @@ def scatter_blur(
 
 
 def to_working(image: Tensor, gamma: float | None) -> Tensor:
-    """The values a renderer spreads for ``gamma``: linear light (None) or BokehMe's sRGB^γ (a number)."""
+    """The values a renderer spreads for ``gamma``: linear light (None; the image itself, which ``check_image``
+    has found non-negative, not a copy) or BokehMe's sRGB^γ (a number)."""
     if gamma is None:
-        return image.clamp_min(0)
+        return image
     return _power(srgb_encode(image), gamma, fresh=True)
 
 
