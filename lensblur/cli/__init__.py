@@ -12,14 +12,14 @@ import warnings
 import lensblur as lb  # noqa: F401  (the package first; the subcommands use its public API)
 from lensblur.errors import WeightsUnavailableError, cli_messages
 
-from . import apply, demo, depth, env, export, render, synth
+from . import apply, demo, depth, env, export, render, synth, ui
 from . import eval as evaluate
 
 __all__ = ["main", "command", "build_parser"]
 
 
 COMMANDS = {"render": render, "demo": demo, "synth": synth, "eval": evaluate, "depth": depth, "apply": apply,
-            "export": export, "env": env}
+            "export": export, "env": env, "ui": ui}
 
 
 def build_parser() -> argparse.ArgumentParser:
