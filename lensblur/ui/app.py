@@ -177,7 +177,7 @@ def build_app(*, estimator_dir: str | None = None) -> gr.Blocks:
             note = f"{ws.depth_note}. Preview {time.perf_counter() - start:.1f} s ({settings.renderer})"
             return image, (ws.original_preview, image), note
 
-        def on_click(ws: Workspace | None, *values, evt: gr.SelectData):
+        def on_click(evt: gr.SelectData, ws: Workspace | None, *values):
             if ws is None or evt.index is None:
                 return (None,) + fast(ws, None, *values)
             x, y = evt.index[:2]

@@ -84,14 +84,16 @@ def open_browser():
             browser.close()
 
 
-# resolves with the time from the next mousedown on the page (or now, if none comes) to the moment a new
+# sets window.__lensblurMs to the time from the next mousedown on the page (or now, if none comes) to the moment a new
 # preview image has been decoded: "from the event to new pixels in the page"
 _WATCH = """() => {
   const box = document.querySelector('#preview');
   const old = box.querySelector('img') ? box.querySelector('img').src : null;
   let start = performance.now();
   window.addEventListener('mousedown', () => { start = performance.now(); }, {once: true, capture: true});
-  window.__lensblurNext = new Promise((resolve) => {
+  window.__lensblurMs = null;
+  const resolve = (ms) => { window.__lensblurMs = ms; };
+  {
     const check = () => {
       const img = box.querySelector('img');
       if (img && img.src && img.src !== old) {
@@ -101,7 +103,7 @@ _WATCH = """() => {
     };
     const obs = new MutationObserver(check);
     obs.observe(box, {subtree: true, childList: true, attributes: true, attributeFilter: ['src']});
-  });
+  }
 }"""
 
 # client coordinates of natural pixel (x, y) of the preview image, as gradio maps clicks back (object-fit
@@ -126,15 +128,22 @@ class Page:
         page.wait_for_selector("#photo")
 
     def status(self) -> str:
-        return self.page.locator("#status").inner_text()
+        # the message itself, without gradio's progress timer that shares the box
+        return self.page.locator("#status [data-testid=markdown]").inner_text().strip()
 
     def wait_status(self, text: str, timeout_s: float = 60.0) -> str:
         """Wait until the status line contains ``text``; returns it."""
-        self.page.wait_for_function("t => document.querySelector('#status').innerText.includes(t)", arg=text,
+        self.page.wait_for_function("t => (document.querySelector('#status [data-testid=markdown]') || {innerText: ''}).innerText.includes(t)", arg=text,
                                     timeout=timeout_s * 1000)
         return self.status()
 
     def upload(self, photo: Path, depth: Path | None = None) -> None:
+        """Open ``photo`` (and a depth file), replacing what is open: the files already there are cleared first."""
+        for box in ("#depth-file", "#photo"):
+            clear = self.page.locator(f"{box} button[aria-label=Clear]")
+            if clear.count():
+                clear.first.click()
+                self.page.wait_for_selector(f"{box} input[type=file]", state="attached")
         self.page.locator("#photo input[type=file]").set_input_files(str(photo))
         if depth is not None:
             self.page.locator("#depth-file input[type=file]").set_input_files(str(depth))
@@ -154,8 +163,9 @@ class Page:
         """Call before an action; ``wait_new_preview()`` after it returns the ms from event to new pixels."""
         self.page.evaluate(_WATCH)
 
-    def wait_new_preview(self) -> float:
-        return float(self.page.evaluate("() => window.__lensblurNext"))
+    def wait_new_preview(self, timeout_s: float = 60.0) -> float:
+        handle = self.page.wait_for_function("() => window.__lensblurMs", timeout=timeout_s * 1000)
+        return float(handle.json_value())
 
     def click_preview(self, x: int, y: int) -> float:
         """Click natural pixel (x, y) of the preview and wait for the new preview; returns ms to new pixels."""
