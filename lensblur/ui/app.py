@@ -124,7 +124,7 @@ def build_app(*, estimator_dir: str | None = None) -> gr.Blocks:
 
         controls = [focus_range, blur_mode, blur_px, f_number, focal_mm, shape, blades, rotation, roundness,
                     aperture_file, highlights, renderer]
-        views = [preview, compare, depth_image, status]
+        views = [preview, status]
 
         def on_open(photo_path, depth_path, kind, scale):
             uploads = _uploads(photo_path, depth_path)
@@ -142,25 +142,37 @@ def build_app(*, estimator_dir: str | None = None) -> gr.Blocks:
                 image, depth_view = session.preview(ws, settings), session.depth_view(ws, settings)
             except Exception as err:
                 return ws, None, _error(err, uploads), ws.original_preview, None, None, gr.skip()
+            ws.last_preview = image
             info = f"**{ws.name}**: {width}x{ws.size_hw[0]} px; {ws.depth_note}. Click the preview to focus."
             slider = gr.update(value=blur, maximum=max(200, round(0.1 * width)))
             return ws, None, info, image, (ws.original_preview, image), depth_view, slider
 
         def fast(ws: Workspace | None, focus_xy, *values):
+            # only the preview and the status line: every image sent costs an encode and a fetch before the new
+            # pixels show, so the comparison and the depth view follow in the next step (``extras``)
             if ws is None:
-                return gr.skip(), gr.skip(), gr.skip(), "Open a photo first."
+                return gr.skip(), "Open a photo first."
             ws.generation += 1
             settings = _settings(focus_xy, *values)
             start = time.perf_counter()
             try:
                 image = session.preview(ws, settings)
-                depth_view = session.depth_view(ws, settings)
             except Exception as err:
-                return gr.skip(), gr.skip(), gr.skip(), _error(err, _uploads(settings.aperture_image))
+                return gr.skip(), _error(err, _uploads(settings.aperture_image))
+            ws.last_preview = image
             note = f"{ws.depth_note}. Preview {1000 * (time.perf_counter() - start):.0f} ms (scatter)"
             if settings.renderer != "scatter":
                 note += f"; rendering the {settings.renderer} preview..."
-            return image, (ws.original_preview, image), depth_view, note
+            return image, note
+
+        def extras(ws: Workspace | None, focus_xy, *values):
+            if ws is None or ws.last_preview is None:
+                return gr.skip(), gr.skip()
+            try:
+                depth_view = session.depth_view(ws, _settings(focus_xy, *values))
+            except Exception:  # the preview step already put the reason in the status line
+                depth_view = gr.skip()
+            return (ws.original_preview, ws.last_preview), depth_view
 
         def slow(ws: Workspace | None, focus_xy, *values):
             settings = _settings(focus_xy, *values)
@@ -174,6 +186,7 @@ def build_app(*, estimator_dir: str | None = None) -> gr.Blocks:
                 return gr.skip(), gr.skip(), _error(err, _uploads(settings.aperture_image))
             if ws.generation != generation:  # the user asked for something newer meanwhile: drop this one
                 return gr.skip(), gr.skip(), gr.skip()
+            ws.last_preview = image
             note = f"{ws.depth_note}. Preview {time.perf_counter() - start:.1f} s ({settings.renderer})"
             return image, (ws.original_preview, image), note
 
@@ -210,6 +223,9 @@ def build_app(*, estimator_dir: str | None = None) -> gr.Blocks:
         clicked = preview.select(on_click, [workspace] + controls, [focus] + views, **preview_options)
         changed = gr.on([c.release if isinstance(c, gr.Slider) else c.input for c in controls if c is not aperture_file]
                         + [aperture_file.change], fast, [workspace, focus] + controls, views, **preview_options)
+        for event in (clicked, changed):
+            event.then(extras, [workspace, focus] + controls, [compare, depth_image], trigger_mode="always_last",
+                       concurrency_id="preview", concurrency_limit=2, show_progress="hidden")
         for event in (opened, clicked, changed):
             event.then(slow, [workspace, focus] + controls, [preview, compare, status], trigger_mode="always_last",
                        concurrency_id="preview-slow", concurrency_limit=1, show_progress="minimal")

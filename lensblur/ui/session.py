@@ -18,6 +18,7 @@ import math
 import os
 import re
 import threading
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,7 +28,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 import lensblur as lb
-from lensblur.depth.convert import prepare_depth
+from lensblur.depth.convert import DepthResizeWarning, prepare_depth
 from lensblur.errors import WeightsUnavailableError
 from lensblur.io import read_kernel
 from lensblur.io.images import linear_to_srgb, with_description
@@ -74,6 +75,7 @@ class Workspace:
     preview_disparity: dict[str, Tensor] = field(default_factory=dict)  # the same, area-averaged to the preview
     preview_image: Tensor | None = None        # (1, 3, h, w) linear, about PREVIEW_PIXELS
     scale: float = 1.0                         # preview px per full-resolution px
+    last_preview: np.ndarray | None = None     # the preview the page shows now (for the before/after view)
     generation: int = 0                        # raised by every new request; a stale slow preview stops
     _coc_cache: dict = field(default_factory=dict, repr=False)  # the last blur map per size (preview / full)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -160,7 +162,9 @@ def open_photo(photo: str | os.PathLike, depth_file: str | os.PathLike | None = 
     workspace.preview_image = _shrink(scene.image, size)
     workspace.scale = size[1] / width
     if scene.depth is not None:
-        prepared = prepare_depth(scene.depth, (height, width))
+        with warnings.catch_warnings():  # phone depth is smaller than the photo by design: upsampling is expected
+            warnings.simplefilter("ignore", DepthResizeWarning)
+            prepared = prepare_depth(scene.depth, (height, width))
         units = {"relative": prepared.normalized().values}
         if prepared.scale == "metric":
             units["metric"] = prepared.to_disparity().values
