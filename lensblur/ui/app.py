@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -29,6 +30,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 import gradio as gr  # noqa: E402  (after the analytics switch)
 
 from lensblur.io.limits import MAX_PIXELS  # noqa: E402
+from lensblur.render.warm import warm_up  # noqa: E402
 
 from . import session  # noqa: E402
 from .session import Settings, Workspace  # noqa: E402
@@ -90,14 +92,14 @@ def build_app(*, estimator_dir: str | None = None) -> gr.Blocks:
                 status = gr.Markdown("Open a photo to start.", elem_id="status")
                 focus_range = gr.Slider(0, 0.5, value=0, step=0.01, label="Focus range",
                                         info="how much of the scene's depth stays sharp around the focus (a whole face)")
-                blur_mode = gr.Radio(["pixels", "lens"], value="pixels", label="Blur set by",
+                blur_mode = gr.Radio(["pixels", "lens"], value="pixels", label="Blur set by", elem_id="blur-mode",
                                      info="lens: f-number and focal length (needs metric depth)")
                 blur_px = gr.Slider(0, 200, value=20, step=0.5, label="Blur strength (px at full resolution)",
                                     info="blur radius between the nearest and farthest point; larger = shallower",
                                     elem_id="blur")
-                with gr.Row():
+                with gr.Row(visible=False) as lens_row:  # shown in lens mode only
                     f_number = gr.Dropdown([1.2, 1.4, 1.8, 2.0, 2.8, 4.0, 5.6, 8.0, 11.0, 16.0], value=1.8,
-                                           label="f-number")
+                                           label="f-number", elem_id="f-number")
                     focal_mm = gr.Number(50, label="Focal length (mm, full-frame equivalent)", minimum=1)
                 with gr.Accordion("Aperture", open=False):
                     shape = gr.Radio(SHAPES, value="circle", label="Shape", elem_id="shape")
@@ -214,6 +216,8 @@ def build_app(*, estimator_dir: str | None = None) -> gr.Blocks:
             return str(path), (f"Rendered {ws.size_hw[1]}x{ws.size_hw[0]} px with {settings.renderer} in "
                                f"{time.perf_counter() - start:.1f} s: download below.")
 
+        blur_mode.input(lambda mode: (gr.update(visible=mode == "pixels"), gr.update(visible=mode == "lens")),
+                        blur_mode, [blur_px, lens_row], queue=False, show_progress="hidden")
         open_inputs = [photo, depth_file, depth_kind, depth_scale]
         open_outputs = [workspace, focus, status, preview, compare, depth_image, blur_px]
         opened = gr.on([photo.change, depth_file.change, depth_kind.input, depth_scale.input], on_open,
@@ -241,6 +245,8 @@ def _error(err: BaseException, uploads: dict[str, str]) -> str:
 def launch(*, host: str = "127.0.0.1", port: int | None = None, estimator_dir: str | None = None,
            block: bool = True, quiet: bool = False):
     """Start the app on ``host:port`` (localhost by default, no share link); returns gradio's launch result."""
+    # load the compiled kernels while the page opens, so the first click is as quick as the next ones
+    threading.Thread(target=warm_up, name="lensblur-warm-up", daemon=True).start()
     app = build_app(estimator_dir=estimator_dir)
     app.queue(default_concurrency_limit=1)
     return app.launch(server_name=host, server_port=port, share=False, inbrowser=False, quiet=quiet,

@@ -195,3 +195,12 @@ def test_preview_image_is_served_as_jpeg(page: Page, files):
 
     data = page.page.request.get(page.preview_src()).body()
     assert Image.open(io.BytesIO(data)).format == "JPEG"  # small and fast to send for the live preview
+
+
+def test_lens_mode_shows_the_lens_controls_and_asks_for_metres(page: Page, files):
+    _open_sample(page, files)  # relative disparity: a lens cannot be simulated without metres
+    assert page.page.locator("#blur").is_visible() and not page.page.locator("#f-number").is_visible()
+    page.choose("blur-mode", "lens")
+    text = page.wait_status("need metric depth")
+    assert text.startswith("Could not do that")
+    assert page.page.locator("#f-number").is_visible() and not page.page.locator("#blur").is_visible()
