@@ -136,6 +136,11 @@ def test_focus_by_click_aperture_renderer_and_download(page: Page, files, tmp_pa
     screenshot = (ROOT / "docs" / "ui.png" if os.environ.get("LENSBLUR_UPDATE_SCREENSHOT") == "1"
                   else tmp_path / "ui.png")
     page.page.screenshot(path=str(screenshot), full_page=True)
+    from PIL import Image
+
+    with Image.open(screenshot) as shot:  # small enough for the README: half size, 256 colours
+        small = shot.convert("RGB").resize((shot.width // 2, shot.height // 2), Image.LANCZOS).quantize(256)
+    small.save(screenshot, optimize=True)
 
     with page.page.expect_download(timeout=300_000) as download_info:
         page.page.locator("#render-full").click()
