@@ -92,6 +92,43 @@ def test_sizes_come_from_headers_and_are_refused_before_decoding(photo_and_dispa
     assert "declares 40000x30000 pixels" in capsys.readouterr().err
 
 
+def _exr_header_only(path, width, height):
+    """An OpenEXR header declaring a width x height float channel Z, and no pixels."""
+    import struct
+
+    def attribute(name, kind, value):
+        return name + b"\0" + kind + b"\0" + struct.pack("<i", len(value)) + value
+
+    header = b"".join([
+        attribute(b"channels", b"chlist", b"Z\0" + struct.pack("<iB3xii", 2, 0, 1, 1) + b"\0"),
+        attribute(b"compression", b"compression", b"\0"),
+        attribute(b"dataWindow", b"box2i", struct.pack("<4i", 0, 0, width - 1, height - 1)),
+        attribute(b"displayWindow", b"box2i", struct.pack("<4i", 0, 0, width - 1, height - 1)),
+        attribute(b"lineOrder", b"lineOrder", b"\0"),
+        attribute(b"pixelAspectRatio", b"float", struct.pack("<f", 1.0)),
+        attribute(b"screenWindowCenter", b"v2f", struct.pack("<2f", 0, 0)),
+        attribute(b"screenWindowWidth", b"float", struct.pack("<f", 1.0)),
+    ])
+    path.write_bytes(b"\x76\x2f\x31\x01" + struct.pack("<i", 2) + header + b"\0")
+    return path
+
+
+def test_exr_sizes_come_from_the_header(tmp_path):
+    openexr = pytest.importorskip("OpenEXR")
+    from lensblur.io.limits import header_size
+
+    written = tmp_path / "real.exr"
+    openexr.File({"type": openexr.scanlineimage, "compression": openexr.ZIP_COMPRESSION},
+                 {"Z": np.ones((37, 53), np.float32)}).write(str(written))
+    assert header_size(written) == (37, 53)  # agrees with what OpenEXR wrote
+    bomb = _exr_header_only(tmp_path / "bomb.exr", 40000, 30000)
+    assert header_size(bomb) == (30000, 40000)
+    with pytest.raises(FileFormatError, match=r"depth file .* declares 40000x30000 pixels"):
+        lb.read_depth(bomb, kind="depth")
+    with pytest.raises(FileFormatError, match=r"image file .* declares 40000x30000 pixels"):
+        lb.read_image(bomb)
+
+
 def test_a_depth_map_of_another_aspect_is_refused_from_its_header(photo_and_disparity):
     tmp, photo, _ = photo_and_disparity
     wrong = _png_header_only(tmp / "square.png", 300, 300)  # never decoded: the header is enough

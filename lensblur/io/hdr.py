@@ -19,6 +19,7 @@ from .._checks import check_image
 from .._optional import require
 from ..errors import FileFormatError, InvalidParameterError
 from .images import ImageMeta, atomic_write_bytes, atomic_write_with, check_output_path
+from .limits import check_pixels, header_size
 
 __all__ = ["HDR_SUFFIXES", "FLOAT_BIT_DEPTH", "read_hdr_image", "write_hdr_image"]
 
@@ -42,6 +43,9 @@ def read_hdr_image(path: str | os.PathLike) -> tuple[Tensor, ImageMeta]:
     path = Path(path)
     if not path.is_file():
         raise FileFormatError(f"image file not found: {str(path)!r}. Check the path.")
+    size = header_size(path)  # EXR and TIFF headers: refuse a huge file before decoding it
+    if size is not None:
+        check_pixels(*size, "image", path)
     if path.suffix.lower() == ".exr":
         openexr = require("OpenEXR", extra="io", feature="reading EXR photos")
         try:

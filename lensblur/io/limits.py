@@ -59,6 +59,8 @@ def header_size(path: str | os.PathLike) -> tuple[int, int] | None:
                 width, height = struct.unpack(">II", head[16:24])
                 return height, width
             return None
+        if suffix == ".exr":
+            return _exr_size(path)
         if suffix in (".jpg", ".jpeg", ".heic", ".heif", ".hif"):
             from PIL import Image
 
@@ -66,4 +68,34 @@ def header_size(path: str | os.PathLike) -> tuple[int, int] | None:
                 return pil.height, pil.width
     except Exception:  # an unreadable header: the decoder gives the precise error
         return None
+    return None
+
+
+_EXR_MAGIC = b"\x76\x2f\x31\x01"
+_EXR_HEADER_LIMIT = 1 << 20  # a header is a few hundred bytes; a longer one is not read this way
+
+
+def _exr_size(path: Path) -> tuple[int, int] | None:
+    """``(height, width)`` of an OpenEXR file's (first part's) dataWindow, parsed from its header.
+
+    The header is the magic number, a 4-byte version, then attributes (name NUL, type NUL, int32 size, value)
+    up to an empty name; ``dataWindow`` is a box2i: xMin, yMin, xMax, yMax as little-endian int32, inclusive.
+    """
+    with open(path, "rb") as f:
+        head = f.read(_EXR_HEADER_LIMIT)
+    if head[:4] != _EXR_MAGIC:
+        return None
+    pos = 8
+    while pos < len(head) and head[pos] != 0:
+        name_end = head.index(b"\0", pos)
+        type_end = head.index(b"\0", name_end + 1)
+        (size,) = struct.unpack_from("<i", head, type_end + 1)
+        if size < 0:  # a damaged header: the decoder reports it
+            return None
+        value = type_end + 5
+        if head[pos:name_end] == b"dataWindow" and head[name_end + 1:type_end] == b"box2i" and size == 16:
+            x_min, y_min, x_max, y_max = struct.unpack_from("<4i", head, value)
+            height, width = y_max - y_min + 1, x_max - x_min + 1
+            return (height, width) if height > 0 and width > 0 else None
+        pos = value + size
     return None
