@@ -174,3 +174,42 @@ def test_bad_inputs_name_the_problem():
         MPFNConfig(gate="tanh")
     with pytest.raises(InvalidParameterError, match="kernels must have k"):
         predictive_filter(torch.rand(1, 3, 4, 4), torch.rand(1, 8, 4, 4))
+
+
+def _bilinear_corners_aligned(image, size):
+    """Bilinear resampling that maps the first and last pixel centres onto each other (align_corners=True),
+    written out: output pixel i samples input position i * (n_in - 1) / (n_out - 1)."""
+    def axis(n_in, n_out):
+        pos = torch.arange(n_out, dtype=torch.float64) * (n_in - 1) / (n_out - 1)
+        lo = pos.floor().long().clamp(max=n_in - 2)
+        return lo, (pos - lo).to(image.dtype)
+
+    (y0, fy), (x0, fx) = axis(image.shape[-2], size[0]), axis(image.shape[-1], size[1])
+    rows = image[..., y0, :] * (1 - fy)[:, None] + image[..., y0 + 1, :] * fy[:, None]
+    return rows[..., x0] * (1 - fx) + rows[..., x0 + 1] * fx
+
+
+def test_known_answer_with_no_residual_detail_and_box_filters():
+    """Reconstruction convs zeroed and filter logits zeroed: each level's sharp image is then exactly its base
+    (the coarser output, bilinear x2 with corners aligned; the area-averaged photo at the coarsest level) and
+    every kernel is the uniform k x k box, so the output is known from the definition alone. Pins the residual
+    (dropping ``+ base`` gives zeros) and the resampling (align_corners=False moves every border value)."""
+    torch.manual_seed(0)
+    config = MPFNConfig(levels=2, kernel_sizes=(3, 5), width=8, growth=4, dense_layers=1)
+    model = MPFN(config).eval()
+    with torch.no_grad():
+        for level in model.levels:
+            level.reconstruct.weight.zero_()
+            level.reconstruct.bias.zero_()
+            level.filters.kernels.weight.zero_()
+    image = torch.rand(1, 3, 16, 12)
+
+    def box(x, k):
+        return predictive_filter_reference(x, torch.full((1, k * k, *x.shape[-2:]), 1.0 / (k * k)))
+
+    coarse = box(torch.nn.functional.avg_pool2d(image, 2), 5)       # level 2: 8x6
+    fine = box(_bilinear_corners_aligned(coarse, (16, 12)), 3)      # level 1: 16x12
+    with torch.no_grad():
+        out_fine, out_coarse = model(image)
+    torch.testing.assert_close(out_coarse, coarse, atol=1e-6, rtol=0)
+    torch.testing.assert_close(out_fine, fine, atol=1e-6, rtol=0)
