@@ -35,6 +35,21 @@ def test_ssim_properties():
         ssim(a[:8, :8], a[:8, :8])
 
 
+def test_ssim_known_values_pin_its_constants_and_window():
+    # two flat images: only the luminance term is left, (2·0.2·0.5 + C1) / (0.2² + 0.5² + C1), C1 = 0.01²
+    assert ssim(np.full((16, 16), 0.2), np.full((16, 16), 0.5)) == pytest.approx((0.2 + 1e-4) / (0.29 + 1e-4),
+                                                                                   rel=1e-12)
+    # and structure: scikit-image's SSIM with the reference settings (Gaussian σ 1.5, 11 px window, C2 = 0.03²,
+    # population covariance), an independent implementation
+    metrics = pytest.importorskip("skimage.metrics")
+    rng = np.random.default_rng(1)
+    a = rng.uniform(0, 1, (40, 48, 3))
+    b = np.clip(a + rng.normal(0, 0.1, a.shape), 0, 1)
+    expected = metrics.structural_similarity(a, b, channel_axis=2, gaussian_weights=True, sigma=1.5,
+                                             use_sample_covariance=False, data_range=1.0)
+    assert ssim(a, b) == pytest.approx(expected, rel=1e-9)
+
+
 def test_discontinuity_band_is_the_larger_radius_around_a_depth_step():
     coc = np.zeros((40, 40))
     coc[:, 20:] = 6.0  # a step between r = 0 and r = 6 at the column boundary 19|20
