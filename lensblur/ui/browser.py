@@ -117,6 +117,18 @@ _POINT = """([x, y]) => {
 }"""
 
 
+# the preview's decoded pixels as a PNG data URL (the image is same-origin, so the canvas can be read)
+_PIXELS = """async () => {
+  const img = document.querySelector('#preview img');
+  await img.decode();
+  const canvas = document.createElement('canvas');
+  canvas.width = img.naturalWidth;
+  canvas.height = img.naturalHeight;
+  canvas.getContext('2d').drawImage(img, 0, 0);
+  return canvas.toDataURL('image/png');
+}"""
+
+
 class Page:
     """The app's page in a browser tab, with the steps a photographer takes."""
 
@@ -153,10 +165,14 @@ class Page:
         return img.get_attribute("src") if img.count() else None
 
     def preview_pixels(self) -> np.ndarray:
-        """The preview as the page holds it: ``(h, w, 3)`` uint8 sRGB."""
+        """The preview as the page shows it: ``(h, w, 3)`` uint8 sRGB, read back from the decoded image in the
+        page (a canvas), not fetched again from the server."""
+        import base64
+
         from PIL import Image
 
-        data = self.page.request.get(self.preview_src()).body()
+        url = self.page.evaluate(_PIXELS)
+        data = base64.b64decode(url.split(",", 1)[1])
         return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
 
     def expect_new_preview(self):
