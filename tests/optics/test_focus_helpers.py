@@ -53,3 +53,26 @@ def test_render_without_focus_autofocuses_and_keeps_the_subject_sharp():
     subject_blur = result.coc_px[0, 0, 10:34, 20:40].abs().mean()
     background_blur = result.coc_px[0, 0, 36:, :].abs().mean()
     assert subject_blur < 1.5 < background_blur
+
+
+def test_a_pixel_focus_reads_column_x_of_row_y():
+    d = torch.zeros(20, 30)
+    d[2, 25] = 0.9  # x = 25, y = 2
+    d[25 % 20, 2] = 0.3  # the transposed place, to catch x and y swapped
+    depth = _disparity(d)
+    far, near = lb.optics.resolve_focus(lb.Focus.at_pixel(x=25, y=2, window_px=1), depth)
+    assert far == near == pytest.approx(0.9)
+
+
+def test_a_pixel_window_with_a_single_valid_value_focuses_on_it():
+    d = torch.full((9, 9), float("nan"))
+    d[4, 5] = 0.42
+    far, near = lb.optics.resolve_focus(lb.Focus.at_pixel(x=4, y=4, window_px=3), _disparity(d))
+    assert far == near == pytest.approx(0.42)
+
+
+def test_autofocus_ignores_the_outer_quarters_of_the_frame():
+    d = torch.full((40, 40), 0.5)
+    d[30:] = 1.0  # something near across the bottom quarter (a table edge)
+    d[:, :10] = 0.9  # and down the left quarter
+    assert autofocus(_disparity(d)).disparity == pytest.approx(0.5)
