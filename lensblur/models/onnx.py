@@ -6,6 +6,9 @@ Exported graphs take display RGB ``image (B, 3, H, W)`` in [0, 1] with dynamic b
   :func:`lensblur.models.mpfn.coordinate_map`), output ``bokeh`` (the finest level); H, W multiples of 2^L.
 * depth-aware blending: input ``image``, outputs ``bokeh`` and ``weights (B, n + 1, H, W)``; H, W multiples
   of 16 (resizing to the training size is the caller's job, as on a phone).
+* PyNET-bokeh: input ``input (B, 4, H, W)`` (the half-size photo and its depth,
+  :func:`lensblur.models.pynet.pynet_input`), output ``bokeh (B, 3, 2H, 2W)`` (level 1); H, W multiples of 32.
+* Glass-Net (BGGAN's generator): input ``image``, outputs ``bokeh`` and ``coarse``; H, W multiples of 8.
 
 Uses the torch.export-based exporter (needs ``onnxscript``); install with ``pip install 'lensblur[onnx]'``.
 Exporting the full-size MPFN takes about 3 minutes on a 2-core CPU (its predictive filters unroll into one
@@ -22,8 +25,10 @@ from torch import Tensor, nn
 
 from .._optional import require
 from ..errors import InvalidParameterError
+from .bggan import GlassNet
 from .depth_blend import DepthAwareBlend
 from .mpfn import MPFN, coordinate_map
+from .pynet import PyNETBokeh
 
 __all__ = ["export_onnx", "onnx_parity"]
 
@@ -37,8 +42,23 @@ class _MPFNGraph(nn.Module):
         return self.model(image, coords)[0]
 
 
-def _example(model: nn.Module, height: int, width: int) -> tuple[nn.Module, tuple[Tensor, ...], list[str], list[str]]:
-    image = torch.rand(1, 3, height, width)
+class _PyNETGraph(nn.Module):
+    def __init__(self, model: PyNETBokeh) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.model(x, 1)
+
+
+def _example(model: nn.Module, height: int, width: int,
+             generator: torch.Generator | None = None) -> tuple[nn.Module, tuple[Tensor, ...], list[str], list[str]]:
+    if isinstance(model, PyNETBokeh):
+        x = torch.rand(1, model.config.in_channels, height, width, generator=generator)
+        return _PyNETGraph(model), (x,), ["input"], ["bokeh"]
+    image = torch.rand(1, 3, height, width, generator=generator)
+    if isinstance(model, GlassNet):
+        return model, (image,), ["image"], ["bokeh", "coarse"]
     if isinstance(model, MPFN):
         if not model.config.coordinates:
             raise InvalidParameterError("ONNX export of MPFN without the coordinate map is not supported; "
@@ -46,10 +66,11 @@ def _example(model: nn.Module, height: int, width: int) -> tuple[nn.Module, tupl
         return _MPFNGraph(model), (image, coordinate_map(height, width)), ["image", "coords"], ["bokeh"]
     if isinstance(model, DepthAwareBlend):
         return model, (image,), ["image"], ["bokeh", "weights"]
-    raise InvalidParameterError(f"export_onnx: expected an MPFN or DepthAwareBlend model; got {type(model).__name__}")
+    raise InvalidParameterError("export_onnx: expected an MPFN, DepthAwareBlend, PyNETBokeh or GlassNet model; "
+                                f"got {type(model).__name__}")
 
 
-def export_onnx(model: MPFN | DepthAwareBlend, path: str | Path, *, height: int = 64, width: int = 96,
+def export_onnx(model: MPFN | DepthAwareBlend | PyNETBokeh | GlassNet, path: str | Path, *, height: int = 64, width: int = 96,
                 opset: int = 18) -> Path:
     """Export ``model`` (eval mode) to ``path`` with dynamic batch/height/width; ``height``/``width`` size the
     example input used for tracing. Written atomically."""
@@ -67,14 +88,12 @@ def export_onnx(model: MPFN | DepthAwareBlend, path: str | Path, *, height: int 
     return path
 
 
-def onnx_parity(model: MPFN | DepthAwareBlend, path: str | Path, *, height: int, width: int, seed: int = 0) -> float:
+def onnx_parity(model: MPFN | DepthAwareBlend | PyNETBokeh | GlassNet, path: str | Path, *, height: int, width: int, seed: int = 0) -> float:
     """Run the exported graph with onnxruntime (CPU) and PyTorch on the same random input of ``height`` x
     ``width``; return the largest absolute difference over all outputs."""
     ort = require("onnxruntime", extra="onnx", feature="checking an ONNX export")
     generator = torch.Generator().manual_seed(seed)
-    graph, _, inputs, _ = _example(model.eval(), height, width)
-    image = torch.rand(1, 3, height, width, generator=generator)
-    feed = [image] if len(inputs) == 1 else [image, coordinate_map(height, width)]
+    graph, feed, inputs, _ = _example(model.eval(), height, width, generator)
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     got = session.run(None, {name: t.numpy() for name, t in zip(inputs, feed, strict=True)})
     with torch.no_grad():

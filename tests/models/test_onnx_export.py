@@ -29,5 +29,23 @@ def test_depth_blend_onnx_matches_pytorch(tmp_path):
 
 
 def test_export_refuses_other_models(tmp_path):
-    with pytest.raises(ValueError, match="expected an MPFN or DepthAwareBlend"):
+    with pytest.raises(ValueError, match="expected an MPFN, DepthAwareBlend, PyNETBokeh or GlassNet"):
         export_onnx(torch.nn.Conv2d(3, 3, 1), tmp_path / "x.onnx")
+
+
+def test_pynet_onnx_matches_pytorch(tmp_path):
+    from lensblur.models.pynet import PyNETBokeh, PyNETConfig
+
+    torch.manual_seed(2)
+    model = PyNETBokeh(PyNETConfig(width=4))
+    path = export_onnx(model, tmp_path / "pynet.onnx", height=64, width=96)
+    assert onnx_parity(model, path, height=96, width=64) < 1e-4
+
+
+def test_glassnet_onnx_matches_pytorch(tmp_path):
+    from lensblur.models.bggan import GlassNet, GlassNetConfig
+
+    torch.manual_seed(3)
+    model = GlassNet(GlassNetConfig(c1=4, c2=4, res_blocks=2))
+    path = export_onnx(model, tmp_path / "glass.onnx", height=32, width=48)
+    assert onnx_parity(model, path, height=48, width=40) < 1e-5

@@ -75,4 +75,5 @@ def test_autofocus_ignores_the_outer_quarters_of_the_frame():
     d = torch.full((40, 40), 0.5)
     d[30:] = 1.0  # something near across the bottom quarter (a table edge)
     d[:, :10] = 0.9  # and down the left quarter
+    d[:, 30:] = 0.8  # and the right one
     assert autofocus(_disparity(d)).disparity == pytest.approx(0.5)
