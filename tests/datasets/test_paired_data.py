@@ -159,3 +159,72 @@ def test_cli_applies_a_learned_model_to_a_photo(tmp_path, capsys):
     assert "exists" in capsys.readouterr().err
     assert main(["apply", str(photo), "-o", str(photo), "--model", "mpfn", "--weights", str(weights),
                  "--overwrite"]) == 2                                              # never the input
+
+
+def test_cli_compares_the_papers_models_in_one_table(ebb_root, tmp_path, capsys):
+    """MPFN, PyNET-bokeh (with the dataset's depth) and BGGAN's generator scored in one run, one row each,
+    with PyNET's border crop."""
+    from lensblur.models.bggan import BGGAN, GlassNetConfig
+    from lensblur.models.pynet import PyNETBokeh, PyNETConfig
+
+    torch.manual_seed(0)
+    files = [MPFN(TINY).save(tmp_path / "mpfn.safetensors"),
+             PyNETBokeh(PyNETConfig(width=2)).save(tmp_path / "pynet.safetensors"),
+             BGGAN(GlassNetConfig(c1=2, c2=2, res_blocks=1), ndf=2).save(tmp_path / "bggan.safetensors")]
+    out = tmp_path / "scores"
+    common = ["eval", "--model", "mpfn", "pynet-bokeh", "bggan", "--ebb", str(ebb_root), "--split", "all",
+              "--out", str(out), "--quiet", "--limit", "2", "--border", "4"]
+    assert main(common + ["--weights", *map(str, files[:2])]) == 2
+    assert "one model.safetensors per model" in capsys.readouterr().err
+    assert main(common + ["--weights", *map(str, files)]) == 2          # PyNET without depth is refused
+    assert "PyNET-bokeh needs depth maps" in capsys.readouterr().err
+    assert main(common + ["--weights", *map(str, files), "--depth-folder", "depth"]) == 0
+    table = capsys.readouterr().out
+    for name in ("mpfn", "pynet-bokeh", "bggan"):
+        assert f"| {name} | 2 |" in table
+        assert json.loads((out / f"{name}.json").read_text())["count"] == 2
+    assert (out / "mpfn-pynet-bokeh-bggan.md").read_text().strip() == table.strip()
+
+
+def test_border_crop_scores_only_the_inner_region():
+    from lensblur.evaluation.learned import evaluate_pairs, predict
+    from lensblur.evaluation.metrics import psnr
+
+    data = SyntheticPairs(1, size=32)
+    model = MPFN(TINY).eval()
+    item = data[0]
+    out, _ = predict(model, item["image"][None])
+    pred = out[0].permute(1, 2, 0).numpy().astype(np.float64)
+    target = item["target"].permute(1, 2, 0).numpy().astype(np.float64)
+    got = evaluate_pairs(model, data, border_px=3)["mean"]["psnr"]
+    assert got == pytest.approx(psnr(pred[3:-3, 3:-3], np.clip(target[3:-3, 3:-3], 0, 1)))
+    assert got != pytest.approx(evaluate_pairs(model, data)["mean"]["psnr"])
+    with pytest.raises(ValueError, match="border_px 16 leaves nothing of a 32x32 image"):
+        evaluate_pairs(model, data, border_px=16)
+
+
+def test_cli_applies_pynet_with_a_depth_map_and_bggan_without(tmp_path, capsys):
+    from lensblur.models.bggan import GlassNet, GlassNetConfig
+    from lensblur.models.pynet import PyNETBokeh, PyNETConfig
+
+    torch.manual_seed(0)
+    pynet = PyNETBokeh(PyNETConfig(width=2)).save(tmp_path / "pynet.safetensors")
+    glass = GlassNet(GlassNetConfig(c1=2, c2=2, res_blocks=1)).save(tmp_path / "glass.safetensors")
+    photo, depth = tmp_path / "photo.png", tmp_path / "depth.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (30, 45, 3), dtype=np.uint8)).save(photo)
+    Image.fromarray(np.tile(np.linspace(1000, 65535, 45).astype(np.uint16), (30, 1))).save(depth)
+    out = tmp_path / "out.png"
+    base = ["apply", str(photo), "-o", str(out), "--weights"]
+    assert main(base + [str(pynet), "--model", "pynet-bokeh"]) == 2
+    assert "--model pynet-bokeh needs --depth" in capsys.readouterr().err
+    assert main(base + [str(pynet), "--model", "pynet-bokeh", "--depth", str(depth)]) == 2
+    assert "--depth needs --depth-kind" in capsys.readouterr().err
+    assert main(base + [str(glass), "--model", "bggan", "--depth", str(depth), "--depth-kind", "depth"]) == 2
+    assert "--depth is used by --model pynet-bokeh only" in capsys.readouterr().err
+    assert main(base + [str(pynet), "--model", "pynet-bokeh", "--depth", str(depth), "--depth-kind", "depth"]) == 0
+    with Image.open(out) as rendered:
+        assert rendered.size == (45, 30)
+    out2 = tmp_path / "out2.png"
+    assert main(["apply", str(photo), "-o", str(out2), "--weights", str(glass), "--model", "bggan"]) == 0
+    with Image.open(out2) as rendered:
+        assert rendered.size == (45, 30)
