@@ -3,7 +3,8 @@
 The bundled Motorcycle photo resized to 1024 x 1536 (H x W, EBB!'s landscape size), display-encoded. Each
 model runs its inference protocol with random weights (runtime does not depend on the values): MPFN on the
 whole frame, depth-aware blending at its training size 768 x 1024 and back (the paper's protocol) and, for
-reference, at the native size. FLOPs are counted by ``torch.utils.flop_counter`` (2 per multiply-add, convs
+reference, at the native size, PyNET-bokeh on the half-size photo plus its disparity (level 1 gives the full
+size back), Glass-Net at 1024 rows (here the native size). FLOPs are counted by ``torch.utils.flop_counter`` (2 per multiply-add, convs
 and matmuls only: MPFN's predictive filters, 2·k² FLOPs per pixel and channel per level, are counted
 separately and added). Latency: median (IQR) of ``--repeats`` runs after a warm-up; the ratio column is
 against lensblur's classical scatter (max blur radius 25 px) on the same image in the same run.
@@ -24,7 +25,9 @@ from torch.utils.flop_counter import FlopCounterMode
 import lensblur as lb
 from lensblur.io.images import linear_to_srgb
 from lensblur.models.depth_blend import DepthAwareBlend, DepthBlendConfig, depth_blend_render
+from lensblur.models.bggan import GlassNet, glassnet_render
 from lensblur.models.mpfn import MPFN, mpfn_render
+from lensblur.models.pynet import PyNETBokeh, pynet_render
 
 HEIGHT, WIDTH = 1024, 1536
 
@@ -60,6 +63,9 @@ def main() -> None:
     blend = DepthAwareBlend().eval().to(args.device)
     native = DepthAwareBlend(DepthBlendConfig(inference_size=None)).eval().to(args.device)
     native.load_state_dict(blend.state_dict())
+    pynet = PyNETBokeh().eval().to(args.device)
+    glass = GlassNet().eval().to(args.device)
+    depth = disparity.to(args.device)
     rows = [
         ("MPFN (levels 3, k 9/11/13)", mpfn, lambda: mpfn_render(mpfn, image),
          _flops(lambda: mpfn_render(mpfn, image)) + _filter_flops(mpfn, HEIGHT, WIDTH)),
@@ -67,6 +73,10 @@ def main() -> None:
          _flops(lambda: depth_blend_render(blend, image))),
         ("depth-aware blending, native 1024x1536", native, lambda: depth_blend_render(native, image),
          _flops(lambda: depth_blend_render(native, image))),
+        ("PyNET-bokeh (half-size RGB + depth in, level 1 out)", pynet, lambda: pynet_render(pynet, image, depth),
+         _flops(lambda: pynet_render(pynet, image, depth))),
+        ("BGGAN's Glass-Net (1024 rows, the paper's protocol)", glass, lambda: glassnet_render(glass, image),
+         _flops(lambda: glassnet_render(glass, image))),
     ]
     print("| model | parameters | GFLOPs | CPU latency | / classical scatter |")
     print("|---|---:|---:|---|---:|")

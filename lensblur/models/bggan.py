@@ -233,10 +233,9 @@ def glassnet_render(model: GlassNet, image: Tensor, *, height: int | None = 1024
 class BGGAN(nn.Module):
     """Glass-Net and its multi-receptive-field critic together: what the training loop saves and resumes.
 
-    ``losses(image, target, …)`` returns the generator's and the critic's losses in one graph whose
-    gradients never cross: the critic's loss sees the generated image detached, and the generator's
-    adversarial term sees the critic's parameters detached (one backward pass, one optimiser step updates
-    both — simultaneous WGAN-GP updates, one critic step per generator step).
+    ``forward(image)`` is the generator's ``(final, coarse)``. ``forward(image, target, adversarial=True)``
+    adds the adversarial terms (:meth:`adversarial_terms`) computed inside ``forward`` — so that under
+    DistributedDataParallel every parameter is used in the wrapped forward pass.
     """
 
     def __init__(self, config: GlassNetConfig = GlassNetConfig(), *, critic_depths: tuple[int, ...] = (3, 5),
@@ -246,11 +245,20 @@ class BGGAN(nn.Module):
         self.generator = GlassNet(config)
         self.critic = MultiReceptiveFieldCritic(self.critic_depths, ndf)
 
-    def forward(self, image: Tensor) -> tuple[Tensor, Tensor]:
-        return self.generator(image)
+    def forward(self, image: Tensor, target: Tensor | None = None, *, adversarial: bool = False,
+                gp_weight: float = 10.0) -> tuple[Tensor, ...]:
+        fake, coarse = self.generator(image)
+        if not adversarial:
+            return fake, coarse
+        if target is None:
+            raise InvalidParameterError("BGGAN: adversarial=True needs the target (real) images")
+        return (fake, coarse, *self.adversarial_terms(fake, target, gp_weight=gp_weight))
 
     def adversarial_terms(self, fake: Tensor, real: Tensor, *, gp_weight: float = 10.0) -> tuple[Tensor, Tensor, Tensor]:
-        """(generator's −mean D(fake) with D frozen, critic's Wasserstein loss, gradient penalty)."""
+        """(generator's −mean D(fake) with D frozen, critic's Wasserstein loss, gradient penalty), in one
+        graph whose gradients never cross: the critic's loss sees the generated image detached, the
+        generator's term sees the critic's parameters detached. One backward pass and one optimiser step
+        then update both networks (simultaneous WGAN-GP updates, one critic step per generator step)."""
         frozen = {name: p.detach() for name, p in self.critic.named_parameters()}
         g_adv = -torch.func.functional_call(self.critic, frozen, (fake,)).mean()
         detached = fake.detach()

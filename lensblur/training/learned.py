@@ -259,13 +259,16 @@ class BGGANRecipe:
     stage-1 output (our reading of "learns the mapping … roughly"). Stage 2 (adversarial fine-tuning),
     Eq. 3: 0.5·L1 + 0.05·(1 − SSIM) + 0.1·VGG (mean absolute feature difference, Eq. 1) + L_adv, with the
     multi-receptive-field critic trained by WGAN-GP (λ = 10). Adam (β1 0, β2 0.9) at 1e-4 for both
-    networks; batch 1; 1024-px crops (the paper: 1408 x 1024). ``vgg_weights`` as in :class:`PyNETRecipe`.
+    networks; batch 1; 1024-px crops (the paper: 1408 x 1024). ``vgg_weights`` as in :class:`PyNETRecipe`;
+    ``init`` starts from a BGGAN run's weights (run the stages as two commands: ``--stage-epochs 30 0``, then
+    ``--stage-epochs 0 30 --init RUN1/model.safetensors``).
     """
 
     name: ClassVar[str] = "bggan"
     unused_parameters: ClassVar[bool] = True     # the critic sits idle in stage 1
     betas: ClassVar[tuple[float, float]] = (0.0, 0.9)
     config: GlassNetConfig = GlassNetConfig()
+    init: str | None = None
     critic_depths: tuple[int, ...] = (3, 5)
     ndf: int = 64
     epochs_per_stage: tuple[int, int] = (30, 30)
@@ -282,6 +285,9 @@ class BGGANRecipe:
         object.__setattr__(self, "epochs_per_stage", tuple(self.epochs_per_stage))
         if self.crop % 8:
             raise InvalidParameterError(f"BGGANRecipe.crop must be a multiple of 8 px; got {self.crop!r}")
+        if len(self.epochs_per_stage) != 2 or min(self.epochs_per_stage) < 0 or sum(self.epochs_per_stage) < 1:
+            raise InvalidParameterError("BGGANRecipe.epochs_per_stage must be two epoch counts (reconstruction, "
+                                        f"adversarial), not both 0; got {self.epochs_per_stage!r}")
 
     @property
     def epochs(self) -> int:
@@ -291,7 +297,15 @@ class BGGANRecipe:
         return epoch >= self.epochs_per_stage[0]
 
     def build(self) -> BGGAN:
-        return BGGAN(self.config, critic_depths=self.critic_depths, ndf=self.ndf)
+        model = BGGAN(self.config, critic_depths=self.critic_depths, ndf=self.ndf)
+        if self.init is not None:       # e.g. the reconstruction stage's run, to fine-tune adversarially
+            start = BGGAN.load(self.init)
+            if (start.config, start.critic_depths, start.ndf) != (self.config, self.critic_depths, self.ndf):
+                raise InvalidParameterError(f"BGGAN init weights {self.init} have another shape "
+                                            f"({start.config}, critics {start.critic_depths}, ndf {start.ndf}); "
+                                            "start from a run of the same shape")
+            model.load_state_dict(start.state_dict())
+        return model
 
     def batch_size(self, epoch: int) -> int:
         return self.batch
@@ -303,14 +317,15 @@ class BGGANRecipe:
         return self.lr
 
     def loss(self, model: nn.Module, batch: dict[str, Tensor], epoch: int = 0) -> tuple[Tensor, dict[str, float]]:
-        core = model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
         target = batch["target"]
-        fake, coarse = model(batch["image"])
+        adversarial = self.adversarial(epoch)
+        outputs = model(batch["image"], target, adversarial=adversarial, gp_weight=self.gp_weight)
+        fake, coarse = outputs[:2]
         l1 = (fake - target).abs().mean()
         ssim = ssim_map(fake, target).mean()
         total = 0.5 * l1 + 0.05 * (1 - ssim)
         terms = {"l1": float(l1.detach()), "ssim": float(ssim.detach())}
-        if not self.adversarial(epoch):
+        if not adversarial:
             coarse_l1 = (coarse - target).abs().mean()
             terms["coarse_l1"] = float(coarse_l1.detach())
             return total + 0.5 * coarse_l1, terms
@@ -318,7 +333,7 @@ class BGGANRecipe:
             vgg = perceptual_distance(_vgg(self.vgg_weights, fake.device), fake, target, norm="l1")
             total = total + 0.1 * vgg
             terms["vgg"] = float(vgg.detach())
-        g_adv, d_loss, penalty = core.adversarial_terms(fake, target, gp_weight=self.gp_weight)
+        g_adv, d_loss, penalty = outputs[2:]
         terms.update(adv=float(g_adv.detach()), critic=float(d_loss.detach()), gp=float(penalty.detach()))
         return total + g_adv + d_loss + penalty, terms
 
@@ -530,6 +545,7 @@ def _recipe(args):
         overrides = {"batch": args.batch_size, "crop": args.crop, "lr": args.lr,
                      "epochs_per_stage": tuple(args.stage_epochs) if args.stage_epochs else None}
         return BGGANRecipe(config=config, vgg_weights=vgg, warmup_steps=args.warmup_steps,
+                           init=str(args.init) if args.init else None,
                            **{k: v for k, v in overrides.items() if v is not None})
     if args.model == "mpfn":
         sizes = args.kernel_sizes or [9 + 2 * i for i in range(args.levels)]   # 9, 11, 13 (, 15)
@@ -586,7 +602,8 @@ def main(argv: list[str] | None = None) -> int:
     train.add_argument("--dense-layers", type=int, default=5, help="MPFN dense-block layers (N)")
     train.add_argument("--level", type=int, choices=LEVELS, default=7,
                        help="PyNET: the pyramid level to train (article numbering; 7 first, then 6 … 1)")
-    train.add_argument("--init", type=Path, help="PyNET: start from this model.safetensors (the previous level's run)")
+    train.add_argument("--init", type=Path, help="PyNET: start from this model.safetensors (the previous level's "
+                                                 "run); BGGAN: from a run of the reconstruction stage")
     train.add_argument("--steps", type=int, help="PyNET: iterations of this level (default: the paper's)")
     train.add_argument("--pynet-width", type=int, default=32, help="PyNET finest-level channels (paper 32)")
     train.add_argument("--no-depth", action="store_true", help="PyNET on RGB only (no depth channel)")
