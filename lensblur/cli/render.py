@@ -86,6 +86,10 @@ def add_parser(sub) -> None:
     parser.add_argument("--neural-weights", type=Path, default=None,
                    help="weights for --renderer hybrid/neural: a .safetensors file, or a folder holding the "
                         "official BokehMe arnet.pth and iunet.pth (default: the weights shipped with lensblur)")
+    parser.add_argument("--subject-matte", type=Path, default=None,
+                        help="with --renderer layered: a subject matte image (white = subject, any resolution of "
+                             "the photo's aspect) that splits hair and other soft outlines between subject and "
+                             "background; iPhone portraits use their own matte without it")
     parser.add_argument("--save-error-map", type=Path, default=None,
                    help="with --renderer hybrid: also write the fusion weight of the neural result (white = neural)")
     parser.add_argument("--max-memory", type=float, default=None, metavar="GB",
@@ -130,7 +134,9 @@ def _focus(args: argparse.Namespace, height: int, width: int) -> lb.Focus | None
 
 
 def run(args: argparse.Namespace) -> int:
-    inputs = [args.photo] + [p for p in (args.depth, args.aperture_image) if p is not None]
+    inputs = [args.photo] + [p for p in (args.depth, args.aperture_image, args.subject_matte) if p is not None]
+    if args.subject_matte is not None and args.renderer != "layered":
+        raise lb.InvalidParameterError(f"--subject-matte needs --renderer layered; got --renderer {args.renderer}")
     output_format(args.output, bit_depth=args.bit_depth)  # a bad name or 16-bit JPEG fails now, not after the render
     check_output_path(args.output, overwrite=args.overwrite, inputs=inputs)
     if args.save_coc is not None:
@@ -155,7 +161,8 @@ def run(args: argparse.Namespace) -> int:
     focus = _subject_focus(scene, lens) if args.focus_subject else _focus(args, height, width)
     result = lb.render(scene, lens=lens, focus=focus, highlights=highlights, boost=boost, gamma=args.gamma,
                        backend=args.backend, progress=not args.quiet, renderer=args.renderer,
-                       neural_weights=args.neural_weights, max_memory_gb=args.max_memory)
+                       neural_weights=args.neural_weights, max_memory_gb=args.max_memory,
+                       subject_matte=args.subject_matte)
     meta = with_description(scene.meta, f"lensblur {lb.__version__}; depth: {scene.depth.source}")
     written = lb.save_image(args.output, result.image, meta=meta, bit_depth=args.bit_depth,
                             overwrite=args.overwrite, inputs=inputs)

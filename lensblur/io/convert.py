@@ -29,7 +29,7 @@ from ..errors import InputError, InvalidParameterError
 from ..types import DepthKind, DepthMap, DepthScale
 from .images import ImageMeta, read_image
 
-__all__ = ["as_image", "as_depth"]
+__all__ = ["as_image", "as_depth", "as_matte"]
 
 Encoding = Literal["srgb", "linear"]
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
@@ -139,3 +139,48 @@ def as_depth(depth: Any, *, kind: DepthKind | None = None, scale: DepthScale = "
             "'depth' (larger = farther; metres).")
     return DepthMap.from_array(depth, kind=kind, scale=scale)
 
+
+
+def as_matte(matte: Any) -> Tensor:
+    """A subject matte ``(1, 1, h, w)`` float32 in [0, 1] (1 = subject) from a path (any grayscale or colour
+    image: its luminance), a numpy array or tensor (``(h, w)``, ``(1, h, w)`` or ``(1, 1, h, w)``; uint8 /
+    uint16 scaled by their maximum, bool as 0/1, float taken as is and required in [0, 1]) or a PIL image.
+    Any resolution: the renderer upsamples it to the photo with the photo as guide.
+
+    Example:
+        >>> as_matte(np.full((4, 6), 255, np.uint8)).shape
+        torch.Size([1, 1, 4, 6])
+    """
+    if isinstance(matte, (str, os.PathLike)):
+        from pathlib import Path
+
+        from .images import _open_pil
+
+        with _open_pil(Path(matte), "subject matte") as pil:
+            matte = np.asarray(pil.convert("I;16") if pil.mode in ("I", "I;16", "I;16B") else pil.convert("L"))
+    elif type(matte).__module__.startswith("PIL."):
+        matte = np.asarray(matte.convert("L"))
+    if isinstance(matte, Tensor):
+        matte = matte.detach().cpu().numpy()
+    if not isinstance(matte, np.ndarray):
+        raise InvalidParameterError(f"subject_matte must be a path, numpy array, tensor or PIL image; got "
+                                    f"{_kind_of(matte)}.")
+    values = np.squeeze(matte)
+    if values.ndim != 2:
+        raise InvalidParameterError(f"subject_matte must be one channel, (h, w); got shape {matte.shape}.")
+    if values.dtype == np.bool_:
+        values = values.astype(np.float32)
+    elif values.dtype == np.uint8:
+        values = values.astype(np.float32) / 255.0
+    elif values.dtype == np.uint16:
+        values = values.astype(np.float32) / 65535.0
+    elif np.issubdtype(values.dtype, np.floating):
+        values = values.astype(np.float32)
+        if not np.isfinite(values).all() or values.min() < 0 or values.max() > 1:
+            raise InvalidParameterError(
+                f"subject_matte as floats must lie in [0, 1] (1 = subject); got values from {np.nanmin(values):.3g} "
+                f"to {np.nanmax(values):.3g}{' and NaN/inf' if not np.isfinite(values).all() else ''}.")
+    else:
+        raise InvalidParameterError(f"subject_matte must be uint8, uint16, bool or float in [0, 1]; got dtype "
+                                    f"{values.dtype}.")
+    return torch.from_numpy(np.ascontiguousarray(values))[None, None]

@@ -12,7 +12,7 @@ from torch import Tensor
 from .._checks import check_coc, check_image, limit_radius
 from ..depth.convert import prepare_depth
 from ..errors import InputError, InvalidParameterError, UnknownNameError, hint
-from ..io.convert import as_depth
+from ..io.convert import as_depth, as_matte
 from ..io.scene import load_scene
 from ..optics.coc import signed_coc_px, thin_lens_strength_px
 from ..optics.focus import autofocus, resolve_focus
@@ -96,6 +96,7 @@ def render(
     progress: bool = False,
     neural_weights: str | None = None,
     max_memory_gb: float | None = None,
+    subject_matte: Any = None,
 ) -> RenderResult:
     """Render shallow depth of field.
 
@@ -132,6 +133,9 @@ def render(
             or a folder with the official BokehMe ``arnet.pth`` and ``iunet.pth``.
         max_memory_gb: refuse a render whose estimated memory (``render.memory``) exceeds this; default 75 %
             of the memory available to the process (container limits included).
+        subject_matte: for the "layered" renderer, a subject matte (1 = subject; a path, array, tensor or PIL
+            image, any resolution of the photo's aspect ratio) that splits pixels on the subject's outline
+            (hair) between subject and background; default: the scene's own portrait matte, if it has one.
 
     Returns:
         RenderResult(image, coc_px, dilated_coc_px, focus_band, extras).
@@ -176,6 +180,14 @@ def render(
     if boost is not None:
         image = boost_highlights(image, coc_px, boost)
     options = {}
+    if subject_matte is not None and renderer != "layered":
+        raise InvalidParameterError(
+            f"subject_matte is used by the 'layered' renderer; got renderer={renderer!r}. "
+            "Pass " + hint("renderer='layered'", "--renderer layered") + " or drop the matte.")
+    if renderer == "layered":
+        matte = as_matte(subject_matte) if subject_matte is not None else scene.matte
+        if matte is not None:
+            options["matte"] = matte
     if neural_weights is not None:
         if renderer not in ("hybrid", "neural"):
             raise InvalidParameterError(

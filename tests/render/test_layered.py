@@ -8,13 +8,15 @@ import lensblur as lb
 from lensblur.errors import InvalidParameterError
 from lensblur.render.classical.layered import (
     LayeredOptions,
+    _blur,
+    _kernel,
     discontinuity_mask,
     layer_centres,
     layered_blur,
     layered_reference,
     pull_push,
 )
-from lensblur.types import Aperture
+from lensblur.types import CIRCLE, Aperture
 
 EXACT = LayeredOptions(keep_scatter_off_band=False, max_radius_lowres_px=1000)  # full resolution, layers only
 LAYERS_ONLY = LayeredOptions(keep_scatter_off_band=False)
@@ -181,3 +183,94 @@ def test_a_light_beside_a_blurred_occluder_keeps_the_ray_traced_energy():
     coc = torch.from_numpy(10.0 * (base.disparity - 0.3))[None, None].float()
     out = layered_blur(image, coc).image[0].permute(1, 2, 0).numpy()
     assert abs(out.sum() / truth.sum() - 1) < 0.02
+
+
+@pytest.mark.parametrize("size", [9, 33, 65, 129])
+def test_coarse_dilation_covers_the_exact_one_and_grows_it_little(size):
+    from lensblur.render.classical.layered import _dilate, _dilate_coarse
+
+    torch.manual_seed(0)
+    mask = (torch.rand(1, 1, 203, 317) > 0.999).float()
+    exact, coarse = _dilate(mask, size), _dilate_coarse(mask, size)
+    assert bool((coarse >= exact).all())                      # a superset: the band never shrinks
+    s = 1
+    while size // (2 * s) >= 16:   # the coarse grid: windows of 32 px and up, s = size // 16 rounded down to 2^n
+        s *= 2
+    assert bool((coarse <= _dilate(mask, size + 4 * s)).all())  # and at most 2s px wider on each side
+
+
+def _soft_outline_scene(n=256, radius=12.0):
+    """A sharp subject with an outline 10 px soft (hair) before a smooth background blurred by ``radius``,
+    photographed as I = αF + (1 − α)B; the estimated depth's edge is smeared over 9 px and 2 px off."""
+    torch.manual_seed(0)
+    yy, xx = torch.meshgrid(torch.arange(n).float(), torch.arange(n).float(), indexing="ij")
+    alpha = ((0.27 * n - ((yy - n / 2) ** 2 + (xx - n / 2) ** 2).sqrt()) / 10 + 0.5).clamp(0, 1)[None, None]
+    behind = torch.nn.functional.interpolate(torch.rand(1, 3, 3, 3), size=(n, n), mode="bilinear",
+                                             align_corners=True) * 0.6 + 0.2
+    subject = torch.tensor([0.9, 0.3, 0.2]).view(1, 3, 1, 1).expand(1, 3, n, n)
+    photo = alpha * subject + (1 - alpha) * behind
+    # the physics: the in-focus subject covers α of each pixel; the rest sees the blurred background
+    truth = alpha * subject + (1 - alpha) * _blur(behind, _kernel(radius, CIRCLE, foreground=False))
+    step = torch.where(alpha > 0.5, 0.0, -radius)
+    estimated = torch.nn.functional.avg_pool2d(torch.nn.functional.pad(step, (4,) * 4, mode="replicate"), 9,
+                                               stride=1).roll(2, dims=-1)
+    ring = torch.nn.functional.max_pool2d(((alpha > 0.02) & (alpha < 0.98)).float(), 25, stride=1, padding=12) > 0
+    return photo, alpha, estimated, truth, ring.expand(1, 3, n, n)
+
+
+def test_a_matte_splits_soft_outlines_between_subject_and_background():
+    """Without a matte each hair pixel goes whole to one layer (and its colour mixes subject and
+    background); with it, α of the pixel stays sharp in the subject's colour and 1 − α joins the blurred
+    background in the background's colour. Measured: ring error 0.0091 → 0.0018."""
+    photo, alpha, estimated, truth, ring = _soft_outline_scene()
+    without = (layered_blur(photo, estimated).image - truth).abs()[ring].mean()
+    matted = layered_blur(photo, estimated, matte=alpha)
+    with_matte = (matted.image - truth).abs()[ring].mean()
+    small = torch.nn.functional.interpolate(alpha, scale_factor=0.25, mode="area")   # a phone-sized matte
+    with_small = (layered_blur(photo, estimated, matte=small).image - truth).abs()[ring].mean()
+    assert matted.extras["matte"] is True
+    assert float(with_matte) < 0.4 * float(without)
+    assert float(with_small) < 0.4 * float(without)
+
+
+def test_unmixing_recovers_both_colours_and_explains_every_pixel():
+    from lensblur.render.classical.layered import unmix_colours
+
+    photo, alpha, _, _, _ = _soft_outline_scene(n=96)
+    subject, behind = unmix_colours(photo, alpha)
+    assert torch.allclose(alpha * subject + (1 - alpha) * behind, photo, atol=1e-5)
+    outline = (alpha > 0.2) & (alpha < 0.8)
+    unmixed = float((subject[:, 0:1][outline] - 0.9).abs().mean())
+    mixed = float((photo[:, 0:1][outline] - 0.9).abs().mean())
+    assert unmixed < mixed / 4         # much nearer the subject's own colour than the mixture is
+
+
+def test_zero_blur_with_a_matte_is_still_the_identity():
+    photo, alpha, _, _, _ = _soft_outline_scene(n=96)
+    out = layered_blur(photo, torch.zeros(1, 1, 96, 96), matte=alpha).image
+    assert torch.allclose(out, photo, atol=1e-5)
+
+
+def test_a_matte_of_another_shape_is_refused_and_a_matte_without_inside_changes_nothing():
+    photo, alpha, estimated, _, _ = _soft_outline_scene(n=96)
+    with pytest.raises(lb.errors.InputError, match=r"the subject matte is 48x32, the photo 96x96: a different "
+                                                   r"aspect ratio"):
+        layered_blur(photo, estimated, matte=torch.rand(1, 1, 32, 48))
+    empty = layered_blur(photo, estimated, matte=torch.zeros(1, 1, 96, 96)).image
+    assert torch.equal(empty, layered_blur(photo, estimated).image)
+
+
+def test_render_takes_a_matte_only_with_the_layered_renderer(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    photo, alpha, estimated, _, _ = _soft_outline_scene(n=64)
+    scene = lb.Scene(photo, None)
+    with pytest.raises(InvalidParameterError, match="subject_matte is used by the 'layered' renderer"):
+        lb.render(scene, coc_px=estimated, subject_matte=alpha[0, 0].numpy())
+    path = tmp_path / "matte.png"
+    Image.fromarray((alpha[0, 0].numpy() * 255).round().astype(np.uint8)).save(path)
+    out = lb.render(scene, coc_px=estimated, renderer="layered", subject_matte=path)
+    assert out.extras["matte"] is True
+    with pytest.raises(InvalidParameterError, match=r"subject_matte as floats must lie in \[0, 1\]"):
+        lb.render(scene, coc_px=estimated, renderer="layered", subject_matte=alpha[0, 0].numpy() * 2)

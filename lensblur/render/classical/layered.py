@@ -20,7 +20,8 @@ blurred from the wrong pixels. This renderer gets occlusion right by constructio
 4. **Blur per layer** with the aperture footprint of the layer's radius (``optics.apertures``, the
    scatter's exact anti-aliased footprint; foreground layers use it turned 180°, as a lens draws it),
    normalised at the frame border like the scatter. The fast path blurs a layer at a resolution
-   matched to its radius (area-downsampled by s with r/s ≤ ``max_radius_lowres_px``) and upsamples it.
+   matched to its radius (area-downsampled by s with r/s ≤ ``max_radius_lowres_px``); consecutive layers
+   of one resolution are composited there and upsampled once ("over" is associative).
 5. **Composite** far to near with "over" and divide by the accumulated coverage.
 
 Away from depth jumps the layered result and the scatter describe the same physics; there the scatter
@@ -40,13 +41,13 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..._checks import check_coc, check_image, limit_radius
-from ...errors import InvalidParameterError
+from ...errors import InputError, InvalidParameterError
 from ...optics.apertures import MIN_RADIUS_PX, footprint
 from ...types import CIRCLE, Aperture, RenderResult
 from .scatter import _check_gamma, _progress_bar, from_working, scatter_encoded, to_working
 
 __all__ = ["LayeredOptions", "layer_centres", "layer_weights", "layered_blur", "layered_reference",
-           "discontinuity_mask", "pull_push"]
+           "discontinuity_mask", "pull_push", "SubjectSplit", "subject_split", "unmix_colours", "matte_to_photo"]
 
 
 @dataclass(frozen=True)
@@ -159,6 +160,91 @@ def layer_weights(coc, centres: np.ndarray, k: int, softness: float = 0.3):
     return weight, share, hidden
 
 
+@dataclass(frozen=True)
+class SubjectSplit:
+    """A matte's split of each pixel between the subject and what lies behind its outline.
+
+    ``alpha`` is the matte at the photo's size (1 = subject); ``coc_subject`` and ``coc_behind`` are the
+    blur radius of each part, each filled in from the matte's own side (pull-push from pixels well inside,
+    resp. well outside the outline), so a hair pixel's radius is not the estimated depth's smeared value.
+    """
+
+    alpha: Tensor
+    coc_subject: Tensor
+    coc_behind: Tensor
+    subject_colour: Tensor | None = None
+    behind_colour: Tensor | None = None
+
+
+def subject_split(coc: Tensor, matte: Tensor, *, image: Tensor | None = None,
+                  margin_px: int | None = None) -> SubjectSplit | None:
+    """The :class:`SubjectSplit` of ``coc (1, 1, H, W)`` by ``matte (1, 1, H, W)`` in [0, 1], or None when
+    the matte has no inside or no outside. With ``image (1, C, H, W)``, also each part's colour
+    (:func:`unmix_colours`): a hair pixel mixes the subject's colour with the background's, and each layer
+    must get its own part, or the background's layer carries the hair's colour into its blur.
+
+    Estimated depth has soft, misplaced edges, so neither side trusts the depth near the outline: the
+    subject's radius is filled from pixels with matte > 0.9 that are at least ``margin_px`` inside it, the
+    background's from pixels with matte < 0.1 at least ``margin_px`` outside (default: 1 % of the longer
+    side, at least 3 px). Where the matte is 1 or 0 the radius of that side is the map's own.
+    """
+    if margin_px is None:
+        margin_px = max(3, round(0.01 * max(coc.shape[-2:])))
+    alpha = matte.to(coc).clamp(0.0, 1.0)
+    size = 2 * margin_px + 1
+    inside = 1.0 - _dilate((alpha <= 0.9).to(coc.dtype), size)
+    outside = 1.0 - _dilate((alpha >= 0.1).to(coc.dtype), size)
+    if not bool((inside > 0).any()) or not bool((outside > 0).any()):
+        return None
+    subject = torch.where(alpha >= 1.0, coc, pull_push(coc, inside))
+    behind = torch.where(alpha <= 0.0, coc, pull_push(coc, outside))
+    colours = unmix_colours(image, alpha) if image is not None else (None, None)
+    return SubjectSplit(alpha=alpha, coc_subject=subject, coc_behind=behind, subject_colour=colours[0],
+                        behind_colour=colours[1])
+
+
+def unmix_colours(image: Tensor, alpha: Tensor) -> tuple[Tensor, Tensor]:
+    """Subject colour F and background colour B with ``alpha·F + (1 − alpha)·B = image`` on the outline.
+
+    Priors from each side (pull-push of the image from pixels with alpha > 0.9, resp. < 0.1), then the
+    smallest change to both that explains the pixel: with residual e = I − αF₀ − (1 − α)B₀,
+    F = F₀ + α·e / (α² + (1 − α)²) and B = B₀ + (1 − α)·e / (α² + (1 − α)²), clipped at 0.
+    """
+    inside = (alpha > 0.9).to(image.dtype)
+    outside = (alpha < 0.1).to(image.dtype)
+    f0 = torch.where(inside > 0, image, pull_push(image, inside))
+    b0 = torch.where(outside > 0, image, pull_push(image, outside))
+    residual = image - alpha * f0 - (1 - alpha) * b0
+    norm = alpha * alpha + (1 - alpha) * (1 - alpha)
+    return (f0 + alpha * residual / norm).clamp_min(0.0), (b0 + (1 - alpha) * residual / norm).clamp_min(0.0)
+
+
+def _split_weights(split: SubjectSplit, centres: np.ndarray, k: int, softness: float, image: Tensor):
+    """:func:`layer_weights` of a pixel made of two parts (the subject with weight alpha, the background
+    behind it with 1 − alpha): weights and coverage add, the hidden mask becomes the hidden fraction, and
+    the layer's premultiplied colour takes each part's own colour. Returns (weight, share, hidden, colour)."""
+    a, sub, beh = split.alpha, split.coc_subject, split.coc_behind
+    c_sub, c_beh = _cumulative(sub, centres, k, softness), _cumulative(beh, centres, k, softness)
+    if k > 0:
+        w_sub = c_sub - _cumulative(sub, centres, k - 1, softness)
+        w_beh = c_beh - _cumulative(beh, centres, k - 1, softness)
+    else:
+        w_sub, w_beh = c_sub, c_beh
+    c_k = a * c_sub + (1 - a) * c_beh
+    weight = a * w_sub + (1 - a) * w_beh
+    inverse = (c_k > 0) / c_k.clamp_min(1e-12)
+    share = weight * inverse
+    f = split.subject_colour if split.subject_colour is not None else image
+    b = split.behind_colour if split.behind_colour is not None else image
+    colour = (a * w_sub * f + (1 - a) * w_beh * b) * inverse
+    if k + 2 < len(centres):
+        edge = float(centres[k + 2])
+        hidden = a * (sub >= edge).to(a.dtype) + (1 - a) * (beh >= edge).to(a.dtype)
+    else:
+        hidden = torch.zeros_like(c_k)
+    return weight, share, hidden, colour
+
+
 # ------------------------------------------------------------------------------------------ pull-push
 
 def pull_push(values: Tensor, known: Tensor) -> Tensor:
@@ -208,15 +294,48 @@ def _kernel(radius_px: float, aperture: Aperture, foreground: bool) -> np.ndarra
 
 
 def _blur(x: Tensor, kernel: np.ndarray) -> Tensor:
-    """Correlate each channel of ``x`` (N, C, H, W) with ``kernel``, normalised at the frame border."""
+    """Correlate each channel of ``x`` (N, C, H, W) with ``kernel``, normalised at the frame border.
+
+    By FFT: zero-padded to the linear-convolution size (rounded up to a 2-3-5-smooth length), so the
+    result equals the direct zero-padded correlation up to float32 round-off (about 3e-6 here) at a cost
+    that does not grow with the kernel: at 1080p a 23 x 23 footprint takes 0.2 s instead of torch.conv2d's
+    1.0 s, a 3 x 3 one 0.16 s instead of 0.25 s (single-channel convs are a slow path in torch). The
+    border normalisation is the kernel's mass inside the frame (:func:`_inside_mass`). A blur of
+    non-negative values is non-negative: round-off below 0 is cut.
+    """
     n, c, h, w = x.shape
-    k = torch.as_tensor(kernel, dtype=x.dtype, device=x.device)
-    k = (k / k.sum())[None, None]
-    pad = (kernel.shape[1] // 2, kernel.shape[1] // 2, kernel.shape[0] // 2, kernel.shape[0] // 2)
-    ones = torch.ones(1, 1, h, w, dtype=x.dtype, device=x.device)
-    stacked = torch.cat([x.reshape(n * c, 1, h, w), ones])
-    out = F.conv2d(F.pad(stacked, pad), k)
-    return (out[:-1] / out[-1:].clamp_min(1e-12)).reshape(n, c, h, w)
+    kh, kw = kernel.shape
+    size = (_smooth_length(h + kh - 1), _smooth_length(w + kw - 1))
+    weights = torch.as_tensor(np.ascontiguousarray(kernel), dtype=x.dtype, device=x.device)
+    weights = weights / weights.sum()
+    spectrum = torch.fft.rfft2(x.reshape(n * c, 1, h, w), s=size) * torch.fft.rfft2(weights.flip(0, 1), s=size)
+    out = torch.fft.irfft2(spectrum, s=size)[..., kh // 2:kh // 2 + h, kw // 2:kw // 2 + w].clamp_min(0.0)
+    return (out / _inside_mass(weights, h, w).clamp_min(1e-12)).reshape(n, c, h, w)
+
+
+def _inside_mass(weights: Tensor, h: int, w: int) -> Tensor:
+    """The kernel's mass inside the frame for each output pixel of an h x w correlation: Σ_uv k[u, v] over
+    the taps that land inside, = R·K·Cᵀ with R[i, u] = [0 <= i + u − kh//2 < h] (and C likewise for columns),
+    two small matrix products instead of blurring a frame of ones."""
+    kh, kw = weights.shape
+
+    def inside(n: int, k: int) -> Tensor:
+        pos = torch.arange(n, device=weights.device)[:, None] + torch.arange(k, device=weights.device)[None] - k // 2
+        return ((pos >= 0) & (pos < n)).to(weights.dtype)
+
+    return inside(h, kh) @ weights @ inside(w, kw).T
+
+
+def _smooth_length(n: int) -> int:
+    """The smallest m >= n whose only prime factors are 2, 3 and 5 (fast FFT lengths)."""
+    while True:
+        m = n
+        for p in (2, 3, 5):
+            while m % p == 0:
+                m //= p
+        if m == 1:
+            return n
+        n += 1
 
 
 def _lowres_factor(radius_px: float, max_radius_lowres_px: float) -> int:
@@ -256,7 +375,7 @@ def discontinuity_mask(coc_px: Tensor, *, jump_px: float = 2.0, feather_px: int 
         seeds = (reach > level / 2) & (reach <= level) if level > 2 else (reach > 0) & (reach <= level)
         if bool(seeds.any()):
             size = 2 * math.ceil(level) + 1
-            band = torch.maximum(band, _dilate(seeds.to(coc_px.dtype), size))
+            band = torch.maximum(band, _dilate_coarse(seeds.to(coc_px.dtype), size))
         if level >= top:
             break
         level *= 2
@@ -265,6 +384,21 @@ def discontinuity_mask(coc_px: Tensor, *, jump_px: float = 2.0, feather_px: int 
         band = _dilate(band, size)
         band = F.avg_pool2d(F.pad(band, (feather_px,) * 4, mode="replicate"), size, stride=1)
     return band
+
+
+def _dilate_coarse(mask: Tensor, size: int) -> Tensor:
+    """A square max filter of side ``size`` or a little more: windows of 32 px and up run on a grid
+    max-pooled by s = size // 16 (a power of two), which grows the window by at most 2s − 2 px — the band
+    is an overestimate by design, and this cuts its cost from ~0.75 s to ~0.2 s at 1080p."""
+    s = 1
+    while size // (2 * s) >= 16:
+        s *= 2
+    if s == 1:
+        return _dilate(mask, size)
+    h, w = mask.shape[-2:]
+    coarse = F.max_pool2d(F.pad(mask, (0, (-w) % s, 0, (-h) % s)), s)
+    grown = _dilate(coarse, 2 * (size // (2 * s)) + 3)     # + one coarse cell each side covers the rounding
+    return grown.repeat_interleave(s, dim=-2).repeat_interleave(s, dim=-1)[..., :h, :w]
 
 
 def _dilate(mask: Tensor, size: int) -> Tensor:
@@ -297,22 +431,46 @@ def _dilate_1d(mask: Tensor, half: int, dim: int) -> Tensor:
 # --------------------------------------------------------------------------------------- the renderer
 
 def _layers_composite(encoded: Tensor, coc: Tensor, aperture: Aperture, options: LayeredOptions,
-                      progress: bool, max_scale: int | None = None) -> Tensor:
+                      progress: bool, max_scale: int | None = None, split: SubjectSplit | None = None) -> Tensor:
     """The layered composite of one or more images (steps 1-5), in the encoded (γ) domain."""
     r_min, r_max = float(coc.min()), float(coc.max())
     centres = layer_centres(r_min, r_max, options.spacing)
     height, width = coc.shape[-2:]
     colour = torch.zeros_like(encoded)
     cover = torch.zeros_like(coc)
+    group: list = [1, None, None]       # [s, premultiplied colour, coverage] of the run of layers at 1/s
     bar = _progress_bar(len(centres), progress, "layers")
+
+    def flush() -> None:
+        """Composite the current run of same-resolution layers over the full-resolution result ("over" is
+        associative: the run is composited at its own resolution and upsampled once)."""
+        nonlocal colour, cover
+        s, group_colour, group_alpha = group
+        if group_colour is None:
+            return
+        if s > 1:
+            group_colour = F.interpolate(group_colour, scale_factor=s, mode="bilinear", align_corners=False)
+            group_alpha = F.interpolate(group_alpha, scale_factor=s, mode="bilinear", align_corners=False)
+            group_colour, group_alpha = group_colour[..., :height, :width], group_alpha[..., :height, :width]
+        colour = group_colour + (1 - group_alpha) * colour
+        cover = group_alpha + (1 - group_alpha) * cover
+        group[1] = group[2] = None
+
     for k, radius in enumerate(centres):
-        weight, share, hidden = layer_weights(coc, centres, k, options.softness)
+        if split is None:
+            weight, share, hidden = layer_weights(coc, centres, k, options.softness)
+            colour_k = encoded * share
+        else:
+            weight, share, hidden, colour_k = _split_weights(split, centres, k, options.softness, encoded)
         if not bool((weight > 0).any()):
             bar.update(1)
             continue
         s = _lowres_factor(abs(radius), options.max_radius_lowres_px) if max_scale is None else 1
+        if s != group[0]:
+            flush()
+            group[0] = s
         hidden = hidden.to(coc.dtype)
-        premult = torch.cat([encoded * share, share], dim=1)
+        premult = torch.cat([colour_k, share], dim=1)
         known = 1.0 - hidden
         if s > 1:
             premult = _area_down(premult * known, s)
@@ -323,13 +481,14 @@ def _layers_composite(encoded: Tensor, coc: Tensor, aperture: Aperture, options:
             premult = known * premult + (1 - known) * filled
         if abs(radius) / s >= MIN_RADIUS_PX * 0.999 and radius != 0:
             premult = _blur(premult, _kernel(abs(radius) / s, aperture, foreground=radius > 0))
-        if s > 1:
-            premult = F.interpolate(premult, scale_factor=s, mode="bilinear", align_corners=False)
-            premult = premult[..., :height, :width]
         alpha = premult[:, -1:].clamp(0.0, 1.0)
-        colour = premult[:, :-1] + (1 - alpha) * colour
-        cover = alpha + (1 - alpha) * cover
+        if group[1] is None:
+            group[1], group[2] = premult[:, :-1], alpha
+        else:
+            group[1] = premult[:, :-1] + (1 - alpha) * group[1]
+            group[2] = alpha + (1 - alpha) * group[2]
         bar.update(1)
+    flush()
     bar.close()
     return colour / cover.clamp_min(1e-6)
 
@@ -363,6 +522,7 @@ def layered_blur(
     return_dilated: bool = False,
     progress: bool = False,
     options: LayeredOptions = LayeredOptions(),
+    matte: Tensor | None = None,
 ) -> RenderResult:
     """Occlusion-aware layered defocus (see the module docstring): the scatter's arguments and result.
 
@@ -375,6 +535,11 @@ def layered_blur(
         return_dilated: also return BokehMe's dilated defocus map (from the scatter).
         progress: show a progress bar.
         options: :class:`LayeredOptions`.
+        matte: optional subject matte ``(B or 1, 1, h, w)`` in [0, 1] (1 = subject; an iPhone portrait
+            matte, a segmentation), any resolution of the photo's aspect ratio: upsampled with the photo as
+            guide (:func:`matte_to_photo`), it splits each pixel on the subject's outline between the
+            subject's layer and the background's (:func:`subject_split`), so hair is not cut by the depth
+            map's blurred edge.
 
     Returns:
         RenderResult; ``extras["band"]`` is the share of pixels rendered by layers.
@@ -389,26 +554,65 @@ def layered_blur(
     check_coc(coc_px, like=image)
     _check_gamma(gamma)
     coc = limit_radius(coc_px.to(image.device, image.dtype))
+    mattes = matte_to_photo(matte, image) if matte is not None else None
     with torch.no_grad():
         values = to_working(image, gamma)
+        splits = [None] * image.shape[0]
+        if mattes is not None:
+            splits = [subject_split(coc[b:b + 1], mattes[b:b + 1] if mattes.shape[0] > 1 else mattes,
+                                    image=values[b:b + 1]) for b in range(image.shape[0])]
     base = band = None
     if options.keep_scatter_off_band:
         base = scatter_encoded(values, coc, aperture=aperture, backend=backend, return_dilated=return_dilated,
                                progress=progress)
         band = discontinuity_mask(coc, jump_px=options.jump_px, feather_px=options.feather_px)
+        for b, split in enumerate(splits):   # the matte's outline is a jump, wherever the depth puts it
+            if split is not None:
+                hard = torch.where(split.alpha > 0.5, split.coc_subject, split.coc_behind)
+                outline = discontinuity_mask(hard, jump_px=options.jump_px, feather_px=options.feather_px)
+                band[b:b + 1] = torch.maximum(band[b:b + 1], outline)
         if not bool((band > 0).any()):
             return RenderResult(image=from_working(base.image, gamma), coc_px=coc_px,
-                                dilated_coc_px=base.dilated_coc_px, extras=dict(base.extras, gamma=gamma, band=0.0))
+                                dilated_coc_px=base.dilated_coc_px,
+                                extras=dict(base.extras, gamma=gamma, band=0.0, matte=mattes is not None))
     with torch.no_grad():
         out = torch.empty_like(values)
         for b in range(image.shape[0]):
-            out[b:b + 1] = _layers_composite(values[b:b + 1], coc[b:b + 1], aperture, options, progress)
+            out[b:b + 1] = _layers_composite(values[b:b + 1], coc[b:b + 1], aperture, options, progress,
+                                             split=splits[b])
         if band is not None:
             out = band * out + (1 - band) * base.image
         out = from_working(out, gamma)
     share = float((band > 0).float().mean()) if band is not None else 1.0
+    extras = {"backend": "torch", "aperture": aperture.name, "gamma": gamma, "band": share,
+              "matte": mattes is not None}
     return RenderResult(image=out, coc_px=coc_px, dilated_coc_px=base.dilated_coc_px if base else None,
-                        extras={"backend": "torch", "aperture": aperture.name, "gamma": gamma, "band": share})
+                        extras=extras)
+
+
+def matte_to_photo(matte: Tensor, image: Tensor) -> Tensor:
+    """``matte (B or 1, 1, h, w)`` in [0, 1] at the size of ``image (B, 3, H, W)``: bilinear, then a colour
+    guided filter (He et al. 2010) with the photo as guide so the outline follows the photo's edges (radius
+    twice the upsampling factor, ε 1e-3 on display values). Phone mattes are a fraction of the photo's
+    size; a matte of another aspect ratio (beyond one pixel of rounding) is refused."""
+    from ...depth.refine import guided_filter
+
+    if matte.ndim != 4 or matte.shape[1] != 1 or matte.shape[0] not in (1, image.shape[0]):
+        raise InputError(f"matte must be (1 or B, 1, h, w) in [0, 1]; got shape {tuple(matte.shape)}.")
+    (h, w), (height, width) = matte.shape[-2:], image.shape[-2:]
+    if abs(h * width / w - height) > max(1.0, height / h) or abs(w * height / h - width) > max(1.0, width / w):
+        raise InputError(f"the subject matte is {w}x{h}, the photo {width}x{height}: a different aspect ratio. "
+                         "Give a matte of the photo's shape (any resolution).")
+    matte = matte.to(image.device, image.dtype).clamp(0.0, 1.0)
+    if (h, w) == (height, width):
+        return matte
+    factor = max(height / h, width / w)
+    up = F.interpolate(matte, size=(height, width), mode="bilinear", align_corners=False)
+    guide = image.clamp(0.0, 1.0) ** (1 / 2.2)   # display-like values for the guide
+    if up.shape[0] != guide.shape[0]:
+        up = up.expand(guide.shape[0], -1, -1, -1)
+    radius = max(2, round(2 * factor))
+    return guided_filter(guide, up, radius, 1e-3).clamp(0.0, 1.0)
 
 
 def layered_reference(image: np.ndarray, coc_px: np.ndarray, aperture: Aperture = CIRCLE,
