@@ -24,8 +24,8 @@ from torch.utils.flop_counter import FlopCounterMode
 
 import lensblur as lb
 from lensblur.io.images import linear_to_srgb
-from lensblur.models.depth_blend import DepthAwareBlend, DepthBlendConfig, depth_blend_render
 from lensblur.models.bggan import GlassNet, glassnet_render
+from lensblur.models.depth_blend import DepthAwareBlend, DepthBlendConfig, depth_blend_render
 from lensblur.models.mpfn import MPFN, mpfn_render
 from lensblur.models.pynet import PyNETBokeh, pynet_render
 
