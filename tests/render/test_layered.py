@@ -274,3 +274,22 @@ def test_render_takes_a_matte_only_with_the_layered_renderer(tmp_path):
     assert out.extras["matte"] is True
     with pytest.raises(InvalidParameterError, match=r"subject_matte as floats must lie in \[0, 1\]"):
         lb.render(scene, coc_px=estimated, renderer="layered", subject_matte=alpha[0, 0].numpy() * 2)
+
+
+def test_cli_subject_matte_needs_the_layered_renderer(tmp_path, capsys):
+    import numpy as np
+    from PIL import Image
+
+    from lensblur.cli import main
+
+    photo, alpha, _, _, _ = _soft_outline_scene(n=64)
+    files = {name: tmp_path / f"{name}.png" for name in ("photo", "depth", "matte")}
+    Image.fromarray((photo[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)).save(files["photo"])
+    Image.fromarray((alpha[0, 0].numpy() * 200 + 20).round().astype(np.uint8)).save(files["depth"])
+    Image.fromarray((alpha[0, 0].numpy() * 255).round().astype(np.uint8)).resize((32, 32)).save(files["matte"])
+    base = ["render", str(files["photo"]), "--depth", str(files["depth"]), "--depth-kind", "disparity",
+            "--blur", "6", "--focus-at", "32,32", "--subject-matte", str(files["matte"]), "--quiet"]
+    assert main(base + ["-o", str(tmp_path / "a.png")]) == 2
+    assert "--subject-matte needs --renderer layered; got --renderer scatter" in capsys.readouterr().err
+    assert main(base + ["-o", str(tmp_path / "b.png"), "--renderer", "layered"]) == 0
+    assert (tmp_path / "b.png").exists()
