@@ -156,3 +156,11 @@ def test_heic_portrait_matte_from_pillow_heif_objects():
     matte = heic_portrait_matte(_FakeHeifWithMatte(np.array([[0, 255], [128, 255]], np.uint8)))
     np.testing.assert_allclose(matte, [[0.0, 1.0], [128 / 255, 1.0]], rtol=1e-6)
     assert heic_portrait_matte(_FakeHeif([])) is None
+
+
+def test_a_marker_cut_off_by_the_end_of_the_file_ends_the_image(tmp_path):
+    """Found by the coverage-guided fuzz (tests/fuzz/fuzz_embedded.py): a table marker in the last two bytes
+    after the scan made the EOI search read a length past the end (a bare struct.error)."""
+    path = tmp_path / "cut.jpg"
+    path.write_bytes(_jpeg()[:-2] + b"\xff\xc4")
+    assert read_embedded_depth(path) is None

@@ -85,6 +85,8 @@ def _find_eoi(data: bytes, pos: int) -> int:
         nxt = data[pos + 1]
         if nxt == 0xD9:
             return pos + 2
+        if pos + 4 > len(data):  # a marker cut off by the end of the file: the image ends there
+            return len(data)
         if nxt == 0xDA:  # a further scan (progressive JPEG): skip its header
             length = struct.unpack(">H", data[pos + 2:pos + 4])[0]
             pos += 2 + length
