@@ -17,7 +17,7 @@ def add_parser(sub) -> None:
     """The ``depth`` subcommand's arguments."""
     parser = sub.add_parser("depth", help="export a photo's depth (stored in it, or estimated) as 16-bit disparity",
                         formatter_class=HelpFormatter)
-    parser.add_argument("photo", type=Path, help="JPEG, PNG, TIFF or HEIC photo")
+    parser.add_argument("photo", type=Path, help="JPEG, PNG, TIFF, HEIC or camera RAW photo")
     parser.add_argument("-o", "--output", type=Path, required=True, help="disparity file (.png 16-bit, .tif, .npy, .pfm)")
     parser.add_argument("--preview", type=Path, default=None, help="colour preview (default: OUTPUT_preview.png)")
     parser.add_argument("--estimate", action="store_true", help="estimate even when the photo stores depth")

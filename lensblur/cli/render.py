@@ -19,7 +19,7 @@ def add_parser(sub) -> None:
     """The ``render`` subcommand's arguments."""
     parser = sub.add_parser("render", help="render a photo with a depth or disparity map",
                        formatter_class=HelpFormatter)
-    parser.add_argument("photo", type=Path, help="the photo: JPEG, PNG, TIFF (8/16-bit or float), HEIC or EXR")
+    parser.add_argument("photo", type=Path, help="the photo: JPEG, PNG, TIFF (8/16-bit or float), HEIC, EXR or camera RAW (DNG, CR2/CR3, NEF, ARW, RAF, ...; linear, 1.0 = sensor saturation)")
     parser.add_argument("-o", "--output", type=Path, required=True, help="output image (.jpg, .png, .tif)")
     parser.add_argument("--depth", type=Path, default=None,
                    help="depth or disparity map (.png, .tif, .exr, .npy, .pfm); default: the depth stored in the "

@@ -33,6 +33,8 @@ from .colour import srgb_decode, srgb_encode
 __all__ = [
     "ImageMeta",
     "read_image",
+    "read_raw",
+    "RAW_SUFFIXES",
     "write_image",
     "srgb_to_linear",
     "linear_to_srgb",
@@ -145,10 +147,16 @@ def _exif_upright(pil_image) -> tuple[bytes | None, int]:
     return exif.tobytes(), orientation
 
 
-def read_image(path: str | os.PathLike) -> tuple[Tensor, ImageMeta]:
-    """Read a JPEG, PNG (8/16-bit), TIFF (8/16-bit or float), HEIC or EXR photo as linear RGB.
+RAW_SUFFIXES = (".dng", ".cr2", ".cr3", ".crw", ".nef", ".nrw", ".arw", ".srf", ".sr2", ".raf", ".orf", ".rw2",
+                ".pef", ".srw", ".x3f", ".3fr", ".iiq", ".rwl", ".erf", ".mos", ".kdc", ".dcr", ".mrw")
+"""Camera RAW file name endings, read through LibRaw (``pip install 'lensblur[raw]'``)."""
 
-    Float TIFF and EXR files are scene-linear HDR (``meta.bit_depth`` 32) and keep values above 1.
+
+def read_image(path: str | os.PathLike) -> tuple[Tensor, ImageMeta]:
+    """Read a JPEG, PNG (8/16-bit), TIFF (8/16-bit or float), HEIC, EXR or camera RAW photo as linear RGB.
+
+    Float TIFF and EXR files are scene-linear HDR (``meta.bit_depth`` 32) and keep values above 1. Camera RAW
+    files (:data:`RAW_SUFFIXES`) are demosaiced by LibRaw (:func:`read_raw`).
 
     Args:
         path: the photo.
@@ -160,6 +168,8 @@ def read_image(path: str | os.PathLike) -> tuple[Tensor, ImageMeta]:
         FileFormatError: missing, unreadable or truncated file, or an unsupported format.
     """
     path = Path(path)
+    if path.suffix.lower() in RAW_SUFFIXES:
+        return read_raw(path)
     if path.suffix.lower() == ".exr" or (path.suffix.lower() in (".tif", ".tiff") and _is_float_tiff(path)):
         from .hdr import read_hdr_image
 
@@ -201,6 +211,41 @@ def read_image(path: str | os.PathLike) -> tuple[Tensor, ImageMeta]:
     tensor = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32)).permute(2, 0, 1)[None]
     meta = ImageMeta(path=str(path), bit_depth=bit_depth, icc_profile=icc, exif=exif, orientation=orientation)
     return srgb_to_linear(tensor).contiguous(), meta
+
+
+def read_raw(path: str | os.PathLike) -> tuple[Tensor, ImageMeta]:
+    """A camera RAW file as linear sRGB-primaries RGB with 1.0 at the sensor's saturation.
+
+    LibRaw (rawpy) demosaics it (AHD), applies the camera's white balance and colour matrix and the
+    orientation, with no gamma, no auto-brightening and highlight clipping: so every value the sensor
+    recorded below saturation is kept, and the pixels the sensor saturated read 1.0 (16-bit code 65535,
+    give or take a code value of colour-matrix rounding), which highlight reconstruction treats as clipped
+    (``meta.bit_depth`` 16). The exposure is the
+    sensor's, not the camera JPEG's: a camera places its JPEG white one to two stops below saturation, so
+    the render looks that much darker than the camera's JPEG (the headroom is kept, not spent); grade it,
+    or write ``--hdr-output`` and grade that. The size is checked against the pixel limit before
+    demosaicing. No EXIF or ICC profile is carried over.
+    """
+    from .._optional import require
+    from .limits import check_pixels
+
+    rawpy = require("rawpy", extra="raw", feature="reading camera RAW files")
+    path = Path(path)
+    if not path.is_file():
+        raise FileFormatError(f"image file not found: {str(path)!r}. Check the path.")
+    try:
+        raw = rawpy.imread(str(path))
+    except Exception as err:  # rawpy raises LibRawError subclasses, and OSError/ValueError for odd files
+        raise FileFormatError(f"RAW file {str(path)!r} cannot be read by LibRaw: {err}.") from err
+    with raw:
+        check_pixels(raw.sizes.height, raw.sizes.width, "image", path)
+        try:
+            rgb = raw.postprocess(gamma=(1, 1), no_auto_bright=True, output_bps=16, use_camera_wb=True,
+                                  output_color=rawpy.ColorSpace.sRGB, highlight_mode=rawpy.HighlightMode.Clip)
+        except Exception as err:
+            raise FileFormatError(f"RAW file {str(path)!r} cannot be decoded by LibRaw: {err}.") from err
+    tensor = torch.from_numpy(rgb.astype(np.float32) / 65535.0).permute(2, 0, 1)[None].contiguous()
+    return tensor, ImageMeta(path=str(path), bit_depth=16, icc_profile=None, exif=None, orientation=1)
 
 
 def _refuse_transparency(pil, path: Path) -> None:
