@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from embedded_builders import _dynamic_depth_jpeg, _gdepth_jpeg, _jpeg
 
 pytest.importorskip("atheris")
