@@ -22,10 +22,12 @@ def _png(v: np.ndarray, bits: int = 8) -> bytes:
     return buf.getvalue()
 
 
-def _jpeg(width=24, height=16, exif_orientation=None) -> bytes:
+def _jpeg(width=24, height=16, exif_orientation=None, progressive=False) -> bytes:
+    """A random JPEG; ``progressive`` writes 10 scans with tables between them and a restart marker after
+    every MCU (the entropy-coded data then holds FF D0-D7, and FF C4 / FF DA between scans)."""
     buf = io.BytesIO()
     image = Image.fromarray(np.random.default_rng(0).integers(0, 255, (height, width, 3), dtype=np.uint8))
-    kwargs = {}
+    kwargs = {"progressive": True, "restart_marker_blocks": 1} if progressive else {}
     if exif_orientation:
         exif = Image.Exif()
         exif[0x0112] = exif_orientation
@@ -64,7 +66,7 @@ def _gdepth_jpeg(v: np.ndarray, fmt="RangeInverse", chunk=700, orientation=None)
     return _with_segments(_jpeg(exif_orientation=orientation), segments)
 
 
-def _dynamic_depth_jpeg(v: np.ndarray, fmt="RangeLinear") -> bytes:
+def _dynamic_depth_jpeg(v: np.ndarray, fmt="RangeLinear", primary: bytes | None = None) -> bytes:
     depth_png = _png(v, bits=16)
     confidence = _png(np.ones_like(v))
     std = _xmp(
@@ -87,7 +89,7 @@ def _dynamic_depth_jpeg(v: np.ndarray, fmt="RangeLinear") -> bytes:
         'DepthMap:ConfidenceURI="android/confidencemap"/>'
         '</Device:Camera></rdf:li></rdf:Seq></Device:Cameras></rdf:Description>')
     std = std.replace("<rdf:Description xmlns:Device", "<rdf:Description xmlns:Device", 1)
-    primary = _with_segments(_jpeg(), [_app1(b"http://ns.adobe.com/xap/1.0/\x00" + std.encode())])
+    primary = _with_segments(primary or _jpeg(), [_app1(b"http://ns.adobe.com/xap/1.0/\x00" + std.encode())])
     return primary + confidence + b"\x00" * 3 + depth_png
 
 

@@ -58,6 +58,17 @@ def test_dynamic_depth_container_items_are_sliced_by_length_and_padding(tmp_path
     np.testing.assert_allclose(depth.values[0, 0].numpy(), expected, rtol=1e-5)
 
 
+def test_dynamic_depth_after_a_progressive_primary_with_restart_markers(tmp_path):
+    """The container's items start where the primary image ends: the end-of-image search must step over
+    restart markers (FF D0-D7) in the scan data and over the tables and scans of a progressive JPEG."""
+    v = _ramp()
+    path = tmp_path / "progressive.jpg"
+    path.write_bytes(_dynamic_depth_jpeg(v, primary=_jpeg(64, 48, progressive=True)))
+    depth = read_embedded_depth(path)
+    expected = range_to_disparity(np.round(v * 65535) / 65535, "RangeLinear", NEAR, FAR, what="t")
+    np.testing.assert_allclose(depth.values[0, 0].numpy(), expected, rtol=1e-5)
+
+
 def test_plain_photos_have_no_embedded_depth(tmp_path):
     path = tmp_path / "plain.jpg"
     path.write_bytes(_jpeg())

@@ -220,3 +220,18 @@ def test_temporaries_of_killed_runs_are_cleaned_by_the_next_write(tmp_path):
     os.utime(stale, (0, 0))
     write_image(tmp_path / "a.png", torch.rand(1, 3, 8, 8))
     assert not stale.exists() and fresh.exists()  # a recent one may belong to a run still writing
+
+
+@pytest.mark.parametrize(("dtype", "bits"), [(np.uint8, 8), (np.uint16, 16)])
+def test_grey_photos_read_as_three_equal_channels_with_their_bit_depth(tmp_path, dtype, bits):
+    """Pinned after the io mutation run: a 16-bit grey PNG is 2-D when decoded (it must be spread to RGB),
+    and an 8-bit TIFF reports bit depth 8 (highlight reconstruction's code-value threshold depends on it)."""
+    grey = (np.arange(12 * 20).reshape(12, 20) * (np.iinfo(dtype).max // 240)).astype(dtype)
+    for suffix in (".png", ".tif"):
+        path = tmp_path / f"grey{bits}{suffix}"
+        Image.fromarray(grey).save(path)
+        image, meta = read_image(path)
+        assert image.shape == (1, 3, 12, 20) and meta.bit_depth == bits
+        assert torch.equal(image[0, 0], image[0, 1]) and torch.equal(image[0, 1], image[0, 2])
+        expected = srgb_to_linear(torch.from_numpy(grey.astype(np.float64) / np.iinfo(dtype).max).float())
+        assert torch.allclose(image[0, 0], expected, atol=1e-6)

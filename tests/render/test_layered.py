@@ -229,8 +229,9 @@ def test_a_matte_splits_soft_outlines_between_subject_and_background():
     small = torch.nn.functional.interpolate(alpha, scale_factor=0.25, mode="area")   # a phone-sized matte
     with_small = (layered_blur(photo, estimated, matte=small).image - truth).abs()[ring].mean()
     assert matted.extras["matte"] is True
-    assert float(with_matte) < 0.4 * float(without)
-    assert float(with_small) < 0.4 * float(without)
+    assert float(with_matte) < 0.25 * float(without)      # 0.20x; filling the radius behind the outline from
+    #                                                       the smeared depth instead (a mutant) gives 0.26x
+    assert float(with_small) < 0.25 * float(without)
 
 
 def test_unmixing_recovers_both_colours_and_explains_every_pixel():
