@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 import hashlib
 import io
 import struct
@@ -49,9 +50,10 @@ def _xmp(inner: str, extra_ns: str = "") -> str:
             f'<rdf:Description {extra_ns}{inner}</rdf:RDF></x:xmpmeta>')
 
 
-def _gdepth_jpeg(v: np.ndarray, fmt="RangeInverse", chunk=700, orientation=None) -> bytes:
+def _gdepth_jpeg(v: np.ndarray, fmt="RangeInverse", chunk=700, orientation=None, payload: bytes | None = None) -> bytes:
+    """GDepth in Extended XMP; ``payload`` replaces the depth PNG's bytes (for damaged-payload tests)."""
     ext = _xmp(f'xmlns:GDepth="http://ns.google.com/photos/1.0/depthmap/" GDepth:Data="'
-               f'{base64.b64encode(_png(v)).decode()}"/>')
+               f'{base64.b64encode(payload if payload is not None else _png(v)).decode()}"/>')
     ext_bytes = ext.encode()
     guid = hashlib.md5(ext_bytes).hexdigest().upper().encode()
     std = _xmp(f'xmlns:GDepth="http://ns.google.com/photos/1.0/depthmap/" '
@@ -66,7 +68,8 @@ def _gdepth_jpeg(v: np.ndarray, fmt="RangeInverse", chunk=700, orientation=None)
     return _with_segments(_jpeg(exif_orientation=orientation), segments)
 
 
-def _dynamic_depth_jpeg(v: np.ndarray, fmt="RangeLinear", primary: bytes | None = None) -> bytes:
+def _dynamic_depth_jpeg(v: np.ndarray, fmt="RangeLinear", primary: bytes | None = None, drop: tuple = ()) -> bytes:
+    """A Dynamic Depth JPEG; ``drop`` removes DepthMap attributes (e.g. ("Near",)) for damaged-file tests."""
     depth_png = _png(v, bits=16)
     confidence = _png(np.ones_like(v))
     std = _xmp(
@@ -89,6 +92,8 @@ def _dynamic_depth_jpeg(v: np.ndarray, fmt="RangeLinear", primary: bytes | None 
         'DepthMap:ConfidenceURI="android/confidencemap"/>'
         '</Device:Camera></rdf:li></rdf:Seq></Device:Cameras></rdf:Description>')
     std = std.replace("<rdf:Description xmlns:Device", "<rdf:Description xmlns:Device", 1)
+    for name in drop:
+        std = re.sub(rf'DepthMap:{name}="[^"]*" ', "", std)
     primary = _with_segments(primary or _jpeg(), [_app1(b"http://ns.adobe.com/xap/1.0/\x00" + std.encode())])
     return primary + confidence + b"\x00" * 3 + depth_png
 

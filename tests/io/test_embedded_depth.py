@@ -69,6 +69,26 @@ def test_dynamic_depth_after_a_progressive_primary_with_restart_markers(tmp_path
     np.testing.assert_allclose(depth.values[0, 0].numpy(), expected, rtol=1e-5)
 
 
+@pytest.mark.parametrize("payload", [
+    b"\x89PNG\r\n\x1a\n\x00\x00\x00\x0cIHDR" + b"\x00" * 16,   # IHDR shorter than 13: Pillow's bare ValueError
+    b"\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR" + struct.pack(">II", 60000, 60000) + b"\x08\x00\x00\x00\x00"])
+def test_a_damaged_or_huge_depth_image_inside_the_xmp_is_a_file_error(tmp_path, payload):
+    """Found by the coverage-guided fuzz on CI: a GDepth PNG with a truncated IHDR raised Pillow's ValueError.
+    A declared 3.6-gigapixel depth image is refused from its header, before decoding."""
+    path = tmp_path / "damaged.jpg"
+    path.write_bytes(_gdepth_jpeg(_ramp(), payload=payload))
+    with pytest.raises(FileFormatError, match="GDepth:Data: the depth image"):
+        read_embedded_depth(path)
+
+
+def test_a_dynamic_depth_map_without_near_is_a_file_error(tmp_path):
+    """Found by the coverage-guided fuzz: a missing DepthMap:Near reached float(None), a bare TypeError."""
+    path = tmp_path / "no_near.jpg"
+    path.write_bytes(_dynamic_depth_jpeg(_ramp(), drop=("Near",)))
+    with pytest.raises(FileFormatError, match="Dynamic Depth DepthMap has no valid Near"):
+        read_embedded_depth(path)
+
+
 def test_plain_photos_have_no_embedded_depth(tmp_path):
     path = tmp_path / "plain.jpg"
     path.write_bytes(_jpeg())

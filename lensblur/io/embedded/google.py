@@ -27,7 +27,7 @@ __all__ = ["range_to_disparity", "gdepth_disparity", "dynamic_depth_disparity"]
 def _number(values: dict, key: str, what: str) -> float:
     try:
         return float(values[key])
-    except (KeyError, ValueError) as err:
+    except (KeyError, ValueError, TypeError) as err:   # missing, not a number, or an absent attribute (None)
         raise FileFormatError(f"{what} has no valid {key} (got {values.get(key)!r})") from err
 
 
@@ -47,14 +47,24 @@ def range_to_disparity(v: np.ndarray, fmt: str, near: float, far: float, *, what
 
 def _decode_grey(payload: bytes, what: str) -> np.ndarray:
     """A PNG/JPEG depth image as v in [0, 1] (8- or 16-bit)."""
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
+    from ..limits import MAX_PIXELS
+
+    previous, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None   # the limit below decides, with our message
     try:
         with Image.open(io.BytesIO(payload)) as im:
+            if im.width * im.height > MAX_PIXELS:
+                raise FileFormatError(f"{what}: the depth image declares {im.width}x{im.height} pixels, more than "
+                                      f"lensblur reads ({MAX_PIXELS / 1e6:.0f} MP); it was not decoded")
             mode = im.mode
             array = np.asarray(im)
-    except (UnidentifiedImageError, OSError) as err:
+    except FileFormatError:
+        raise
+    except Exception as err:  # untrusted bytes: Pillow raises OSError, ValueError, SyntaxError, struct.error...
         raise FileFormatError(f"{what}: the depth image cannot be decoded ({err})") from err
+    finally:
+        Image.MAX_IMAGE_PIXELS = previous
     if array.ndim == 3:
         array = array[..., 0]
     peak = 65535.0 if array.dtype == np.uint16 or mode.startswith("I;16") else 255.0
@@ -96,11 +106,14 @@ def dynamic_depth_disparity(xmp: JpegXmp, data: bytes) -> np.ndarray | None:
                      ("Format", "Near", "Far", "DepthURI", "Units")}
     if depth is None or not items:
         return None
-    offset = xmp.end_of_image + int(items[0].get("Padding") or 0)
+    try:
+        offset = xmp.end_of_image + int(items[0].get("Padding") or 0)
+    except ValueError as err:
+        raise FileFormatError("Dynamic Depth: the primary item has a bad Padding") from err
     payload = None
     for item in items[1:]:
         try:
-            length, padding = int(item["Length"] or 0), int(item.get("Padding") or 0)
+            length, padding = int(item.get("Length") or 0), int(item.get("Padding") or 0)
         except ValueError as err:
             raise FileFormatError(f"Dynamic Depth item {item.get('DataURI')!r} has a bad Length/Padding") from err
         if item.get("DataURI") == depth["DepthURI"]:
