@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import base64
-import re
 import hashlib
 import io
+import re
 import struct
 
 import numpy as np
