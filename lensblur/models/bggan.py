@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import InputError, InvalidParameterError
-from ..io.weights import read_weights, save_weights
+from ..io.weights import load_weights, read_weights, save_weights
 
 __all__ = ["GlassNetConfig", "GlassNet", "BGGAN", "load_glassnet", "PatchDiscriminator", "MultiReceptiveFieldCritic", "instance_norm",
            "gradient_penalty", "glassnet_render"]
@@ -152,11 +152,8 @@ class GlassNet(nn.Module):
 
     @classmethod
     def load(cls, path: str | Path, map_location: str | torch.device = "cpu") -> GlassNet:
-        tensors, config, meta = read_weights(path, "Glass-Net weights", map_location, model="glass-net")
-        model = cls(GlassNetConfig(**config))
-        model.load_state_dict(tensors)
-        model.metadata = meta
-        return model
+        return load_weights(path, "Glass-Net weights", lambda config: cls(GlassNetConfig(**config)), map_location,
+                            model="glass-net")
 
 
 class PatchDiscriminator(nn.Module):
@@ -272,17 +269,25 @@ class BGGAN(nn.Module):
 
     @classmethod
     def load(cls, path: str | Path, map_location: str | torch.device = "cpu") -> BGGAN:
-        tensors, config, meta = read_weights(path, "BGGAN weights", map_location, model="bggan")
+        return load_weights(path, "BGGAN weights", cls.from_config, map_location, model="bggan")
+
+    @classmethod
+    def from_config(cls, config: dict) -> BGGAN:
+        """A BGGAN of the shape :meth:`save` writes into the header (``model`` tag removed)."""
+        config = dict(config)
         depths, ndf = tuple(config.pop("critic_depths")), config.pop("ndf")
-        model = cls(GlassNetConfig(**config), critic_depths=depths, ndf=ndf)
-        model.load_state_dict(tensors)
-        model.metadata = meta
-        return model
+        return cls(GlassNetConfig(**config), critic_depths=depths, ndf=ndf)
 
 
 def load_glassnet(path: str | Path, map_location: str | torch.device = "cpu") -> GlassNet:
-    """The generator from a Glass-Net file or from a BGGAN training run's ``model.safetensors``."""
-    _, config, _ = read_weights(path, "Glass-Net or BGGAN weights", map_location)
-    if config.get("model") == "bggan":
-        return BGGAN.load(path, map_location).generator
-    return GlassNet.load(path, map_location)
+    """The generator from a Glass-Net file or from a BGGAN training run's ``model.safetensors`` (read once)."""
+    builders = {"glass-net": lambda config: GlassNet(GlassNetConfig(**config)), "bggan": BGGAN.from_config}
+    tensors, config, meta = read_weights(path, "Glass-Net or BGGAN weights", map_location)
+    tag = config.pop("model", None)
+    if tag not in builders:
+        raise InvalidParameterError(f"{path} does not hold Glass-Net or BGGAN weights (config says "
+                                    f"{dict(config, model=tag)!r})")
+    model = builders[tag](config)
+    model.load_state_dict(tensors)
+    model.metadata = meta
+    return model.generator if tag == "bggan" else model

@@ -39,7 +39,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import FileFormatError, InvalidParameterError
-from ..io.weights import read_weights, save_weights
+from ..io.weights import load_weights, save_weights
 
 __all__ = [
     "DEFOCUS_UNIT_PX", "GAMMA_RANGE", "DefocusNetConfig", "DefocusNet", "ARNET", "IUNET", "ARNET_GUIDED",
@@ -199,11 +199,7 @@ class BokehMeNets(nn.Module):
     @classmethod
     def load(cls, path: str | Path, map_location: str | torch.device = "cpu") -> BokehMeNets:
         """Read weights written by :meth:`save`."""
-        tensors, config, meta = read_weights(path, "BokehMe weights", map_location)
-        nets = cls.from_config_dict(config)
-        nets.load_state_dict(tensors)
-        nets.metadata = meta
-        return nets
+        return load_weights(path, "BokehMe weights", cls.from_config_dict, map_location)
 
 
 # -- the official checkpoints (github.com/JuewenPeng/BokehMe, MIT) ----------------------------------------

@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import FileFormatError, InputError, InvalidParameterError
-from ..io.weights import read_weights, save_weights, strip_prefix
+from ..io.weights import load_weights, save_weights, strip_prefix
 
 __all__ = [
     "MegaDepthHourglass", "DepthBlendConfig", "DepthAwareBlend", "gaussian_sigma", "gaussian_blur",
@@ -223,11 +223,7 @@ class DepthAwareBlend(nn.Module):
 
     @classmethod
     def load(cls, path: str | Path, map_location: str | torch.device = "cpu") -> DepthAwareBlend:
-        tensors, config, meta = read_weights(path, "depth-aware blending weights", map_location, model="depth-blend")
-        model = cls(DepthBlendConfig(**config))
-        model.load_state_dict(tensors)
-        model.metadata = meta
-        return model
+        return load_weights(path, "depth-aware blending weights", lambda config: cls(DepthBlendConfig(**config)), map_location, model="depth-blend")
 
 
 def load_megadepth_weights(model: DepthAwareBlend | MegaDepthHourglass, path: str | Path) -> list[str]:

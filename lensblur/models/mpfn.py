@@ -45,7 +45,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import InputError, InvalidParameterError
-from ..io.weights import read_weights, save_weights
+from ..io.weights import load_weights, save_weights
 
 __all__ = [
     "MPFNConfig", "MPFN", "coordinate_map", "predictive_filter", "predictive_filter_reference",
@@ -344,11 +344,7 @@ class MPFN(nn.Module):
 
     @classmethod
     def load(cls, path: str | Path, map_location: str | torch.device = "cpu") -> MPFN:
-        tensors, config, meta = read_weights(path, "MPFN weights", map_location, model="mpfn")
-        model = cls(MPFNConfig(**config))
-        model.load_state_dict(tensors)
-        model.metadata = meta
-        return model
+        return load_weights(path, "MPFN weights", lambda config: cls(MPFNConfig(**config)), map_location, model="mpfn")
 
 
 def mpfn_render(model: MPFN, image: Tensor, *, with_mask: bool = False) -> Tensor | tuple[Tensor, Tensor]:

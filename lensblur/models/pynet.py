@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import InputError, InvalidParameterError
-from ..io.weights import read_weights, save_weights
+from ..io.weights import load_weights, save_weights
 
 __all__ = ["PyNETConfig", "PyNETBokeh", "pynet_input", "pynet_render", "LEVELS"]
 
@@ -275,11 +275,7 @@ class PyNETBokeh(nn.Module):
 
     @classmethod
     def load(cls, path: str | Path, map_location: str | torch.device = "cpu") -> PyNETBokeh:
-        tensors, config, meta = read_weights(path, "PyNET-bokeh weights", map_location, model="pynet-bokeh")
-        model = cls(PyNETConfig(**config))
-        model.load_state_dict(tensors)
-        model.metadata = meta
-        return model
+        return load_weights(path, "PyNET-bokeh weights", lambda config: cls(PyNETConfig(**config)), map_location, model="pynet-bokeh")
 
 
 def pynet_input(image: Tensor, depth: Tensor | None) -> Tensor:

@@ -44,11 +44,6 @@ class VGGConfig:
         if len(self.widths) != 5 or any(w < 1 for w in self.widths):
             raise InvalidParameterError(f"VGGConfig.widths must be five positive widths; got {self.widths!r}")
 
-    @property
-    def last_layer(self) -> str:
-        """The deepest ReLU, where the papers' perceptual loss reads: relu5_3 (VGG-16) or relu5_4 (VGG-19)."""
-        return f"relu5_{_PLANS[self.depth][-1]}"
-
 
 class VGGFeatures(nn.Module):
     """VGG's convolutional part up to the last ReLU of block 5, with torchvision's ``features.N`` names."""
