@@ -20,7 +20,7 @@ from .errors import (
     UnknownNameError,
 )
 from .io import load_scene, read_depth, read_image, write_image
-from .render import RENDERERS, render, scatter_blur, scatter_encoded
+from .render import DEFAULT_RENDERER, RENDERERS, RendererFallbackWarning, render, scatter_blur, scatter_encoded
 from .render.classical import BACKENDS
 from .types import Aperture, DepthMap, Focus, HighlightBoost, Highlights, Lens, RenderResult, Scene
 
@@ -41,8 +41,10 @@ __all__ = [
     "Lens",
     "MissingDependencyError",
     "OutputExistsError",
+    "DEFAULT_RENDERER",
     "RENDERERS",
     "RenderResult",
+    "RendererFallbackWarning",
     "Scene",
     "UnknownNameError",
     "depth",

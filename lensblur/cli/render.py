@@ -79,9 +79,10 @@ def add_parser(sub) -> None:
                    help="output bits per channel (default: as the input; JPEG is always 8)")
     parser.add_argument("--backend", choices=list(lb.BACKENDS), default="auto",
                    help="numba = CPU row spans; torch = any device (CUDA when the image is there)")
-    parser.add_argument("--renderer", choices=list(lb.RENDERERS), default="scatter",
-                   help="scatter = classical (fast); layered = occlusion-aware layers at depth edges "
-                        "(see-through blurred foreground edges, no halos; slower); hybrid = BokehMe (classical + "
+    parser.add_argument("--renderer", choices=list(lb.RENDERERS), default=None,
+                   help="layered = occlusion-aware layers at depth edges (see-through blurred foreground edges, "
+                        "no halos; the default, or scatter when it would not fit in memory); scatter = classical "
+                        "(about 10x faster, hard outlines at depth jumps); hybrid = BokehMe (classical + "
                         "neural renderer at depth edges); neural = the neural renderer alone")
     parser.add_argument("--neural-weights", type=Path, default=None,
                    help="weights for --renderer hybrid/neural: a .safetensors file, or a folder holding the "
@@ -135,7 +136,7 @@ def _focus(args: argparse.Namespace, height: int, width: int) -> lb.Focus | None
 
 def run(args: argparse.Namespace) -> int:
     inputs = [args.photo] + [p for p in (args.depth, args.aperture_image, args.subject_matte) if p is not None]
-    if args.subject_matte is not None and args.renderer != "layered":
+    if args.subject_matte is not None and args.renderer not in (None, "layered"):
         raise lb.InvalidParameterError(f"--subject-matte needs --renderer layered; got --renderer {args.renderer}")
     output_format(args.output, bit_depth=args.bit_depth)  # a bad name or 16-bit JPEG fails now, not after the render
     check_output_path(args.output, overwrite=args.overwrite, inputs=inputs)
@@ -148,7 +149,9 @@ def run(args: argparse.Namespace) -> int:
         check_output_path(args.hdr_output, overwrite=args.overwrite, inputs=inputs + [args.output])
     if args.save_error_map is not None:
         if args.renderer != "hybrid":
-            raise lb.InvalidParameterError(f"--save-error-map needs --renderer hybrid; got --renderer {args.renderer}")
+            raise lb.InvalidParameterError("--save-error-map needs --renderer hybrid; got "
+                                           + (f"--renderer {args.renderer}" if args.renderer else
+                                              f"the default renderer ({lb.DEFAULT_RENDERER})"))
         check_output_path(args.save_error_map, overwrite=args.overwrite, inputs=inputs + [args.output])
     start = time.perf_counter()
     scene = lb.load_scene(args.photo, args.depth, depth_kind=args.depth_kind, depth_scale=args.depth_scale)

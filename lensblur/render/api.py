@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -25,7 +26,9 @@ from .memory import check_memory
 
 log = logging.getLogger(__name__)
 
-__all__ = ["RENDERERS", "render", "blur_map"]
+DEFAULT_RENDERER = "layered"   # beats the scatter on exact, degraded and refined depth (docs/layered_eval.md)
+
+__all__ = ["DEFAULT_RENDERER", "RENDERERS", "RendererFallbackWarning", "render", "blur_map"]
 
 RENDERERS: dict[str, Callable[..., RenderResult]] = {
     "scatter": scatter_blur,   # BokehMe's classical renderer (any aperture)
@@ -90,7 +93,7 @@ def render(
     highlights: Highlights | None = None,
     boost: HighlightBoost | None = None,
     gamma: float | None = None,
-    renderer: str = "scatter",
+    renderer: str | None = None,
     backend: str = "auto",
     return_dilated: bool = False,
     progress: bool = False,
@@ -121,10 +124,12 @@ def render(
         gamma: None (default) blurs linear light, as a lens does. A number is BokehMe's γ on the
             display-encoded (sRGB) photo: about 2.2 is close to linear light, 3 to 5 make bright pixels
             dominate (an artistic emphasis), 1 averages display values (see ``scatter_blur``).
-        renderer: a name in ``RENDERERS``: "scatter" (classical, default), "layered" (occlusion-aware
-            layers with the hidden background filled near depth jumps, the scatter elsewhere;
-            ``render.classical.layered``), "hybrid" (BokehMe: classical + neural at depth edges; the shipped
-            weights), "neural" (the neural renderer alone).
+        renderer: a name in ``RENDERERS``: "layered" (the default: occlusion-aware layers with the hidden
+            background filled near depth jumps, the scatter elsewhere; ``render.classical.layered``),
+            "scatter" (BokehMe's classical renderer: about 10x faster, hard outlines and halos at depth
+            jumps), "hybrid" (BokehMe: classical + neural at depth edges; the shipped weights), "neural" (the
+            neural renderer alone). None (default) is "layered", or "scatter" with a
+            :class:`RendererFallbackWarning` when the layered render would not fit in ``max_memory_gb``.
         backend: ``"auto"``, ``"numba"``, ``"torch"`` or ``"reference"``; the image's device decides
             for ``"auto"`` (a CUDA tensor renders on the GPU through torch).
         return_dilated: also return BokehMe's dilated signed defocus map.
@@ -153,6 +158,8 @@ def render(
         (torch.Size([1, 3, 16, 16]), True)
     """
     start = time.perf_counter()
+    chosen = renderer is not None
+    renderer = DEFAULT_RENDERER if renderer is None else renderer
     if renderer not in RENDERERS:
         raise UnknownNameError.suggest("renderer", renderer, RENDERERS)
     if not isinstance(scene, Scene):
@@ -160,7 +167,7 @@ def render(
     elif depth is not None:
         scene = scene.with_depth(as_depth(depth, kind=depth_kind, scale=depth_scale))
     image = check_image(scene.image)
-    check_memory(image.shape[-2], image.shape[-1] * image.shape[0], renderer, max_memory_gb)
+    renderer = _fitting_renderer(image, renderer, chosen, max_memory_gb)
     band = None
     strength = None
     if coc_px is None:
@@ -180,7 +187,7 @@ def render(
     if boost is not None:
         image = boost_highlights(image, coc_px, boost)
     options = {}
-    if subject_matte is not None and renderer != "layered":
+    if subject_matte is not None and renderer != "layered" and chosen:
         raise InvalidParameterError(
             f"subject_matte is used by the 'layered' renderer; got renderer={renderer!r}. "
             "Pass " + hint("renderer='layered'", "--renderer layered") + " or drop the matte.")
@@ -207,6 +214,25 @@ def render(
     log.info("rendered %s in %.3f s", tuple(image.shape), extras["seconds"])
     return RenderResult(image=result.image, coc_px=coc_px, dilated_coc_px=result.dilated_coc_px,
                         focus_band=band, extras=extras)
+
+
+class RendererFallbackWarning(UserWarning):
+    """The default renderer did not fit in memory; the scatter rendered instead."""
+
+
+def _fitting_renderer(image: Tensor, renderer: str, chosen: bool, max_memory_gb: float | None) -> str:
+    """``renderer`` if its memory estimate fits; the scatter instead when the caller did not choose one."""
+    height, width = image.shape[-2], image.shape[-1] * image.shape[0]
+    try:
+        check_memory(height, width, renderer, max_memory_gb)
+    except InvalidParameterError as refused:
+        if chosen or renderer == "scatter":
+            raise
+        check_memory(height, width, "scatter", max_memory_gb)
+        warnings.warn(f"{refused} Rendering with the scatter instead (" + hint("renderer='scatter'", "--renderer scatter")
+                      + " says so and skips this check).", RendererFallbackWarning, stacklevel=3)
+        return "scatter"
+    return renderer
 
 
 def _reconstruct(image: Tensor, coc_px: Tensor, scene: Scene, highlights: Highlights) -> tuple[Tensor, dict]:

@@ -47,7 +47,12 @@ from ...types import CIRCLE, Aperture, RenderResult
 from .scatter import _check_gamma, _progress_bar, from_working, scatter_encoded, to_working
 
 __all__ = ["LayeredOptions", "layer_centres", "layer_weights", "layered_blur", "layered_reference",
-           "discontinuity_mask", "pull_push", "SubjectSplit", "subject_split", "unmix_colours", "matte_to_photo"]
+           "discontinuity_mask", "pull_push", "sharpen_soft_edges", "soft_edge_width", "SubjectSplit", "subject_split", "unmix_colours", "matte_to_photo"]
+
+
+MAX_SOFT_EDGE_PX = 64      # sharpening windows up to 129 px (the separable max filter's exact range)
+SLANT_RATIO = 1.6         # a slant's range doubles from the half window to the whole; a ramp's grows < 1.6x
+SOFT_EDGE_MIN_PX = 6.0     # below this: an exact map (about 2 px), a mild upsampling or a refined map
 
 
 @dataclass(frozen=True)
@@ -66,6 +71,10 @@ class LayeredOptions:
         keep_scatter_off_band: use the scatter away from depth jumps (the layered render inside the band).
         jump_px: a jump is a blur-radius range above this within a 5x5 window.
         feather_px: width of the ramp between the band and the scatter.
+        soft_edge_px: how far a soft depth edge spreads (px): an upsampled or estimated map blurs each
+            jump over several pixels, which the layers would take for a slanted surface. None measures it
+            from the map (:func:`soft_edge_width`; exact maps measure about 2 px and are left alone), 0
+            leaves the map as given, a number sharpens edges of that half-width (:func:`sharpen_soft_edges`).
     """
 
     spacing: float = 0.2
@@ -74,6 +83,7 @@ class LayeredOptions:
     keep_scatter_off_band: bool = True
     jump_px: float = 2.0
     feather_px: int = 4
+    soft_edge_px: float | None = None
 
     def __post_init__(self) -> None:
         if not (isinstance(self.spacing, (int, float)) and 0.02 <= self.spacing <= 1.0):
@@ -90,6 +100,11 @@ class LayeredOptions:
             raise InvalidParameterError(f"LayeredOptions.jump_px must be > 0 px; got {self.jump_px!r}.")
         if not (isinstance(self.feather_px, int) and self.feather_px >= 0):
             raise InvalidParameterError(f"LayeredOptions.feather_px must be an integer >= 0; got {self.feather_px!r}.")
+        if self.soft_edge_px is not None and not (isinstance(self.soft_edge_px, (int, float))
+                                                  and 0 <= self.soft_edge_px <= MAX_SOFT_EDGE_PX):
+            raise InvalidParameterError(
+                f"LayeredOptions.soft_edge_px must be None (measure it), 0 (exact depth edges) or a half-width "
+                f"in px up to {MAX_SOFT_EDGE_PX}; got {self.soft_edge_px!r}.")
 
 
 # --------------------------------------------------------------------------------------------- layers
@@ -345,6 +360,73 @@ def _lowres_factor(radius_px: float, max_radius_lowres_px: float) -> int:
     return s
 
 
+# ------------------------------------------------------------------------------------ soft depth edges
+
+def _range(coc: Tensor, size: int) -> tuple[Tensor, Tensor]:
+    """Max and min of ``coc`` over the square window of side ``size`` (odd) around each pixel."""
+    half = size // 2
+    hi = F.max_pool2d(F.max_pool2d(coc, (1, size), 1, (0, half)), (size, 1), 1, (half, 0))
+    lo = -F.max_pool2d(F.max_pool2d(-coc, (1, size), 1, (0, half)), (size, 1), 1, (half, 0))
+    return hi, lo
+
+
+def soft_edge_width(coc: Tensor, *, jump_px: float = 2.0, min_pixels: int = 100) -> float:
+    """The width (px) over which the map's depth jumps spread: about 2 for an exact map, 4·f and more for
+    one upsampled f times or estimated by a network.
+
+    Across a jump of height Δ spread over W pixels, the 3x3 range is about 2Δ/W and a window wider than W
+    sees all of Δ, so W ≈ 2·range(window)/range(3x3), taken as the median over the pixels whose 3x3 range
+    exceeds ``jump_px``. The window grows (33, 65, 129 px) until it is at least 2.5 W. 0 when fewer than
+    ``min_pixels`` pixels are on a jump (nothing to measure).
+
+    Example:
+        >>> step = torch.zeros(1, 1, 64, 64); step[..., 32:] = 20.0
+        >>> soft_edge_width(step)
+        2.0
+    """
+    _, lo3 = _range(coc, 3)
+    r3 = _range(coc, 3)[0] - lo3
+    on_jump = r3 > jump_px
+    if int(on_jump.sum()) < min_pixels:
+        return 0.0
+    width = 0.0
+    for size in (33, 65, 129):
+        hi, lo = _range(coc, size)
+        width = float((2 * (hi - lo)[on_jump] / r3[on_jump]).median())
+        if width * 2.5 <= size:
+            break
+    return width
+
+
+def sharpen_soft_edges(coc: Tensor, half_width_px: float, *, jump_px: float = 2.0) -> Tensor:
+    """Soft depth jumps made steps again: each pixel on a ramp takes the nearer or the farther side's value.
+
+    With the window of side 2·⌈half_width⌉ + 1 around a pixel spanning lo..hi, a pixel is sloped when the
+    span exceeds ``jump_px`` and its 3x3 range is above 0 (not a plateau) and at most span/2 (not itself a
+    step). A ramp's middle is a sloped pixel near the midpoint whose span ends within the window: the
+    half-size window already sees more than 1/1.6 of it, where a slant's range would halve. Sloped pixels
+    within the window of a ramp's middle become hi if they are above the midpoint, lo if not. A ramp made by blurring or upsampling a step is symmetric about the step, so the midpoint falls
+    where the step was. Plateaus, exact steps and slants keep their values.
+
+    Example:
+        >>> ramp = torch.linspace(0, 18, 10).repeat(30, 1)                 # a jump of 18 spread over 10 px
+        >>> coc = torch.cat([torch.zeros(30, 15), ramp, torch.full((30, 15), 18.0)], 1)[None, None]
+        >>> sharpen_soft_edges(coc, 6)[0, 0, 15, 13:27].tolist()
+        [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 18.0, 18.0, 18.0, 18.0, 18.0, 18.0, 18.0]
+    """
+    size = 2 * math.ceil(half_width_px) + 1
+    hi, lo = _range(coc, size)
+    hi_in, lo_in = _range(coc, 2 * (size // 4) + 1)
+    hi3, lo3 = _range(coc, 3)
+    span, slope = hi - lo, hi3 - lo3
+    sloped = (span > jump_px) & (slope > 0) & (slope <= 0.5 * span)
+    middle = sloped & ((coc - 0.5 * (hi + lo)).abs() <= 0.25 * span) & (span <= SLANT_RATIO * (hi_in - lo_in))
+    half = size // 2    # a window cut by the frame sees less of a slant: no middles that close to the border
+    middle[..., :half, :] = middle[..., -half:, :] = middle[..., :, :half] = middle[..., :, -half:] = False
+    ramp = sloped & (_dilate(middle.to(coc.dtype), size) > 0)
+    return torch.where(ramp, torch.where(coc > 0.5 * (hi + lo), hi, lo), coc)
+
+
 # ---------------------------------------------------------------------------------------------- bands
 
 def discontinuity_mask(coc_px: Tensor, *, jump_px: float = 2.0, feather_px: int = 4) -> Tensor:
@@ -554,6 +636,7 @@ def layered_blur(
     check_coc(coc_px, like=image)
     _check_gamma(gamma)
     coc = limit_radius(coc_px.to(image.device, image.dtype))
+    coc, soft_edges = _sharpened(coc, options)
     mattes = matte_to_photo(matte, image) if matte is not None else None
     with torch.no_grad():
         values = to_working(image, gamma)
@@ -574,7 +657,8 @@ def layered_blur(
         if not bool((band > 0).any()):
             return RenderResult(image=from_working(base.image, gamma), coc_px=coc_px,
                                 dilated_coc_px=base.dilated_coc_px,
-                                extras=dict(base.extras, gamma=gamma, band=0.0, matte=mattes is not None))
+                                extras=dict(base.extras, gamma=gamma, band=0.0, matte=mattes is not None,
+                                                soft_edge_px=soft_edges))
     with torch.no_grad():
         out = torch.empty_like(values)
         for b in range(image.shape[0]):
@@ -585,9 +669,23 @@ def layered_blur(
         out = from_working(out, gamma)
     share = float((band > 0).float().mean()) if band is not None else 1.0
     extras = {"backend": "torch", "aperture": aperture.name, "gamma": gamma, "band": share,
-              "matte": mattes is not None}
+              "matte": mattes is not None, "soft_edge_px": soft_edges}
     return RenderResult(image=out, coc_px=coc_px, dilated_coc_px=base.dilated_coc_px if base else None,
                         extras=extras)
+
+
+def _sharpened(coc: Tensor, options: LayeredOptions) -> tuple[Tensor, list[float]]:
+    """``coc`` with soft depth edges made steps (per image), and the half-width used for each (0 = none)."""
+    out, used = [], []
+    for b in range(coc.shape[0]):
+        one = coc[b:b + 1]
+        width = options.soft_edge_px
+        if width is None:
+            measured = soft_edge_width(one, jump_px=options.jump_px)
+            width = min(measured, MAX_SOFT_EDGE_PX) if measured >= SOFT_EDGE_MIN_PX else 0.0
+        out.append(sharpen_soft_edges(one, width, jump_px=options.jump_px) if width > 0 else one)
+        used.append(round(float(width), 2))
+    return torch.cat(out) if coc.shape[0] > 1 else out[0], used
 
 
 def matte_to_photo(matte: Tensor, image: Tensor) -> Tensor:
