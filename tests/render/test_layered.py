@@ -153,7 +153,7 @@ def test_render_api_takes_the_layered_renderer_with_every_option():
 
 @pytest.mark.parametrize("field,value", [("spacing", 0.0), ("softness", 1.5), ("max_radius_lowres_px", 0.5),
                                          ("jump_px", -1.0), ("feather_px", 2.5), ("soft_edge_px", -1.0),
-                                         ("soft_edge_px", 65.0)])
+                                         ("soft_edge_px", 65.0), ("tile_rows", 8)])
 def test_bad_options_name_the_field(field, value):
     with pytest.raises(InvalidParameterError, match=f"LayeredOptions.{field}"):
         LayeredOptions(**{field: value})
@@ -347,3 +347,37 @@ def test_upsampled_depth_is_sharpened_by_default_and_the_edge_error_about_halves
     assert measured.extras["soft_edge_px"][0] >= 8.0 and as_given.extras["soft_edge_px"] == [0.0]
     assert error < 0.6 * float((as_given.image - truth).abs()[near].mean())
     assert layered_blur(image, coc).extras["soft_edge_px"] == [0.0]      # exact depth: nothing to sharpen
+
+
+@pytest.mark.parametrize("matte", [False, True], ids=["depth", "with-matte"])
+def test_strips_equal_the_whole_frame(matte):
+    """Tall frames render in strips with margins (bounded memory); the hidden-layer fill is split at 16-px
+    blocks so that every strip sees the same pyramid: strips of any height equal one strip."""
+    torch.manual_seed(0)
+    h, w = 200, 136
+    image = torch.rand(1, 3, h, w)
+    coc = torch.full((1, 1, h, w), -30.0)              # the far layers blur at 1/4 resolution
+    coc[..., 30:120, 20:90] = 6.0
+    coc[..., 130:170, 60:130] = 0.0
+    coc[..., 100:190, 5:40] = 14.0                     # 1/2 resolution, before the others
+    coc[..., 180:, :] = torch.linspace(-3.0, 2.0, w)   # a slant across several layers
+    subject = torch.zeros(1, 1, h, w)
+    subject[..., 28:122, 18:92] = 1.0
+    extra = {"matte": torch.nn.functional.avg_pool2d(subject, 5, stride=1, padding=2)} if matte else {}
+    for keep in (False, True):
+        whole = layered_blur(image, coc, options=LayeredOptions(keep_scatter_off_band=keep), **extra).image
+        for rows in (16, 48, 112):
+            strips = layered_blur(image, coc, options=LayeredOptions(keep_scatter_off_band=keep, tile_rows=rows),
+                                  **extra).image
+            assert float((strips - whole).abs().max()) < 1e-5
+
+
+@pytest.mark.parametrize("size", [1, 3, 9, 19, 33, 129])
+def test_log_time_window_max_equals_a_max_pool(size):
+    from lensblur.render.classical.layered import _dilate
+
+    x = torch.randn(2, 3, 37, 53)
+    half = size // 2
+    expected = torch.nn.functional.max_pool2d(torch.nn.functional.pad(x, (half,) * 4, value=-float("inf")), size,
+                                              stride=1)
+    assert torch.equal(_dilate(x, size), expected)

@@ -51,6 +51,8 @@ __all__ = ["LayeredOptions", "layer_centres", "layer_weights", "layered_blur", "
 
 
 MAX_SOFT_EDGE_PX = 64      # sharpening windows up to 129 px (the separable max filter's exact range)
+COARSE_BLOCK_PX = 16       # the layered fill's strip-exact split: pyramid levels at and above 16-px blocks
+STRIP_PIXELS = 4_000_000   # a strip of the layered composite holds about this many pixels with its margins
 SLANT_RATIO = 1.6         # a slant's range doubles from the half window to the whole; a ramp's grows < 1.6x
 SOFT_EDGE_MIN_PX = 6.0     # below this: an exact map (about 2 px), a mild upsampling or a refined map
 
@@ -75,15 +77,18 @@ class LayeredOptions:
             jump over several pixels, which the layers would take for a slanted surface. None measures it
             from the map (:func:`soft_edge_width`; exact maps measure about 2 px and are left alone), 0
             leaves the map as given, a number sharpens edges of that half-width (:func:`sharpen_soft_edges`).
+        tile_rows: render the layers in strips of this many rows (rounded down to 16-px blocks), each with
+            a margin, to bound memory; the result equals one strip's. None: about 4 MP per strip.
     """
 
     spacing: float = 0.2
     softness: float = 0.3
-    max_radius_lowres_px: float = 6.0
+    max_radius_lowres_px: float = 3.0
     keep_scatter_off_band: bool = True
     jump_px: float = 2.0
     feather_px: int = 4
     soft_edge_px: float | None = None
+    tile_rows: int | None = None
 
     def __post_init__(self) -> None:
         if not (isinstance(self.spacing, (int, float)) and 0.02 <= self.spacing <= 1.0):
@@ -100,6 +105,10 @@ class LayeredOptions:
             raise InvalidParameterError(f"LayeredOptions.jump_px must be > 0 px; got {self.jump_px!r}.")
         if not (isinstance(self.feather_px, int) and self.feather_px >= 0):
             raise InvalidParameterError(f"LayeredOptions.feather_px must be an integer >= 0; got {self.feather_px!r}.")
+        if self.tile_rows is not None and not (isinstance(self.tile_rows, int) and self.tile_rows >= COARSE_BLOCK_PX):
+            raise InvalidParameterError(
+                f"LayeredOptions.tile_rows must be None (automatic) or an integer >= {COARSE_BLOCK_PX}; "
+                f"got {self.tile_rows!r}.")
         if self.soft_edge_px is not None and not (isinstance(self.soft_edge_px, (int, float))
                                                   and 0 <= self.soft_edge_px <= MAX_SOFT_EDGE_PX):
             raise InvalidParameterError(
@@ -265,32 +274,39 @@ def _split_weights(split: SubjectSplit, centres: np.ndarray, k: int, softness: f
 def pull_push(values: Tensor, known: Tensor) -> Tensor:
     """Fill unknown pixels from the known ones (Gortler et al. 1996; Kraus & Strengert 2007).
 
-    Pull: a pyramid of known-weighted means (2x2 sums of weight and weighted value); push: from the
-    coarsest level down, each pixel keeps its own mean in proportion to its (saturated) confidence and
-    takes the coarser level's (bilinearly upsampled) value for the rest. Known pixels (``known`` = 1) keep
+    Pull: a pyramid of known-weighted means (2x2 sums of weight and weighted value, an odd size padded with
+    an empty row or column); push: from the coarsest level down, each pixel keeps its own mean in
+    proportion to its (saturated) confidence and takes the coarser level's value, upsampled exactly 2x
+    (bilinear), for the rest. Every step is local and the same everywhere, so a strip of the frame with a
+    margin gets the same values (:func:`_layers_composite` relies on it). Known pixels (``known`` = 1) keep
     their values exactly; a pixel no known pixel reaches (an empty input) gets 0.
 
     Args:
         values: ``(N, C, H, W)``.
         known: ``(N, 1, H, W)`` in [0, 1].
     """
-    levels = [(values * known, known)]
-    while min(levels[-1][1].shape[-2:]) > 1:
-        p, w = levels[-1]
-        if p.shape[-2] % 2 or p.shape[-1] % 2:
-            p = F.pad(p, (0, p.shape[-1] % 2, 0, p.shape[-2] % 2))
-            w = F.pad(w, (0, w.shape[-1] % 2, 0, w.shape[-2] % 2))
-        levels.append((F.avg_pool2d(p, 2) * 4, F.avg_pool2d(w, 2) * 4))
-    filled = None
-    for p, w in reversed(levels):
-        mean = p / w.clamp_min(1e-12)
+    pyramid = _pull(values * known, known)
+    p, w = pyramid.pop()
+    return _push(pyramid, p / w.clamp_min(1e-12) * (w > 0))
+
+
+def _pull(weighted: Tensor, weight: Tensor, levels: int | None = None) -> list[tuple[Tensor, Tensor]]:
+    """Levels 0..``levels`` (default: until a side is 1 px) of 2x2 sums of (weighted value, weight)."""
+    pyramid = [(weighted, weight)]
+    while (len(pyramid) <= levels) if levels is not None else min(pyramid[-1][1].shape[-2:]) > 1:
+        p, w = pyramid[-1]
+        pad = (0, p.shape[-1] % 2, 0, p.shape[-2] % 2)
+        pyramid.append((F.avg_pool2d(F.pad(p, pad), 2) * 4, F.avg_pool2d(F.pad(w, pad), 2) * 4))
+    return pyramid
+
+
+def _push(pyramid: list[tuple[Tensor, Tensor]], filled: Tensor) -> Tensor:
+    """``filled`` (the level above the last of ``pyramid``) pushed down through the pyramid to level 0."""
+    for p, w in reversed(pyramid):
+        up = F.interpolate(filled, scale_factor=2, mode="bilinear", align_corners=False)
         confidence = w.clamp(0.0, 1.0)
-        if filled is None:
-            filled = mean * (w > 0)
-            continue
-        up = F.interpolate(filled, size=p.shape[-2:], mode="bilinear", align_corners=False)
-        filled = confidence * mean + (1 - confidence) * up
-    return filled[..., :values.shape[-2], :values.shape[-1]]
+        filled = confidence * (p / w.clamp_min(1e-12)) + (1 - confidence) * up[..., :p.shape[-2], :p.shape[-1]]
+    return filled
 
 
 # ------------------------------------------------------------------------------------------- blurring
@@ -364,10 +380,7 @@ def _lowres_factor(radius_px: float, max_radius_lowres_px: float) -> int:
 
 def _range(coc: Tensor, size: int) -> tuple[Tensor, Tensor]:
     """Max and min of ``coc`` over the square window of side ``size`` (odd) around each pixel."""
-    half = size // 2
-    hi = F.max_pool2d(F.max_pool2d(coc, (1, size), 1, (0, half)), (size, 1), 1, (half, 0))
-    lo = -F.max_pool2d(F.max_pool2d(-coc, (1, size), 1, (0, half)), (size, 1), 1, (half, 0))
-    return hi, lo
+    return _dilate(coc, size), -_dilate(-coc, size)
 
 
 def soft_edge_width(coc: Tensor, *, jump_px: float = 2.0, min_pixels: int = 100) -> float:
@@ -484,48 +497,144 @@ def _dilate_coarse(mask: Tensor, size: int) -> Tensor:
 
 
 def _dilate(mask: Tensor, size: int) -> Tensor:
-    """Square max filter of side ``size`` (odd), separable; large windows run on a reduced grid."""
+    """Square max filter of side ``size`` (odd) of a (B, C, H, W) tensor; outside the frame counts as −inf."""
+    return _window_max(_window_max(mask, size, -1), size, -2)
+
+
+def _window_max(x: Tensor, size: int, dim: int) -> Tensor:
+    """Max over the centred window of ``size`` (odd) along ``dim``, in O(log size) passes: running maxima
+    over 1, 2, 4, ... p samples (p the largest power of two <= size), then the max of the two p-windows
+    that cover the centred one. Equal to a max pool (tested); ``F.max_pool2d`` costs O(size) per pixel."""
     half = size // 2
-    row = F.max_pool2d(mask, (1, size), stride=1, padding=(0, half)) if half <= 64 else _dilate_1d(mask, half, -1)
-    return F.max_pool2d(row, (size, 1), stride=1, padding=(half, 0)) if half <= 64 else _dilate_1d(row, half, -2)
-
-
-def _dilate_1d(mask: Tensor, half: int, dim: int) -> Tensor:
-    out = mask.clone()
-    shift = 1
-    covered = 0
-    while covered < half:  # doubling: after these steps each pixel holds the max over ±covered
-        step = min(shift, half - covered)
-        a = torch.roll(out, step, dims=dim)
-        b = torch.roll(out, -step, dims=dim)
-        n = out.shape[dim]
-        idx = torch.arange(n, device=mask.device)
-        shape = [1] * out.dim()
-        shape[dim] = n
-        a = torch.where((idx >= step).reshape(shape), a, torch.zeros_like(a))
-        b = torch.where((idx < n - step).reshape(shape), b, torch.zeros_like(b))
-        out = torch.maximum(out, torch.maximum(a, b))
-        covered += step
-        shift *= 2
-    return out
+    if half == 0:
+        return x
+    n = x.shape[dim]
+    pad = [0, 0] * (x.dim() - 1 - dim % x.dim()) + [half, half]
+    padded = F.pad(x, pad, value=-math.inf)
+    run, width = padded, 1
+    while 2 * width <= size:        # run[j] = max(padded[j .. j + 2·width − 1])
+        run = torch.maximum(run.narrow(dim, 0, run.shape[dim] - width), run.narrow(dim, width, run.shape[dim] - width))
+        width *= 2
+    # window [i, i + size − 1] of the padded axis = the p-window at i and the p-window ending at i + size − 1
+    return torch.maximum(run.narrow(dim, 0, n), run.narrow(dim, size - width, n))
 
 
 # --------------------------------------------------------------------------------------- the renderer
 
 def _layers_composite(encoded: Tensor, coc: Tensor, aperture: Aperture, options: LayeredOptions,
-                      progress: bool, max_scale: int | None = None, split: SubjectSplit | None = None) -> Tensor:
-    """The layered composite of one or more images (steps 1-5), in the encoded (γ) domain."""
+                      progress: bool, split: SubjectSplit | None = None, band: Tensor | None = None) -> Tensor:
+    """The layered composite of one image (steps 1-5), in the encoded (γ) domain, in strips of rows.
+
+    A frame taller than ``options.tile_rows`` (default: rows for about 4 MP with margins) is rendered in
+    strips, each from its rows plus a margin wide enough for every step: the blur (the largest radius), the
+    push of the hidden-layer fill (2 coarse blocks) and the low-resolution upsampling. The fill is the one
+    step that sees the whole frame; it is split at a 16-px block level: each layer's block sums are pulled
+    strip by strip first, the pyramid above the blocks is filled once for the frame, and each strip pushes
+    it down through its own finer levels. Strips start on block boundaries, so every level lines up and the
+    strips equal the whole frame (tested). Strips with no band pixel (``band``) are not rendered.
+    """
     r_min, r_max = float(coc.min()), float(coc.max())
     centres = layer_centres(r_min, r_max, options.spacing)
     height, width = coc.shape[-2:]
-    colour = torch.zeros_like(encoded)
-    cover = torch.zeros_like(coc)
-    group: list = [1, None, None]       # [s, premultiplied colour, coverage] of the run of layers at 1/s
-    bar = _progress_bar(len(centres), progress, "layers")
+    scales = [_lowres_factor(abs(c), options.max_radius_lowres_px) for c in centres]
+    block = max(COARSE_BLOCK_PX, max(scales))
+    margin = block * math.ceil((max(abs(r_min), abs(r_max)) + 2 * block + max(scales) + 2) / block)
+    rows = options.tile_rows or max(4 * block, STRIP_PIXELS // width - 2 * margin)
+    rows = block * max(1, rows // block)
+    strips = [(y0, min(y0 + rows, height)) for y0 in range(0, height, rows)]
+    if len(strips) == 1 or min(height, width) < 4 * block:
+        strips, margin = [(0, height)], 0
+
+    def layer(k: int, a: int, b: int):
+        return _layer_rows(encoded, coc, centres, k, options.softness, split, scales[k], a, b)
+
+    coarse = _coarse_fills(layer, len(centres), strips, block, scales, height) if len(strips) > 1 else None
+    bar = _progress_bar(len(centres) * len(strips), progress, "layers")
+    out = torch.zeros_like(encoded)
+    for y0, y1 in strips:
+        if band is not None and not bool((band[..., y0:y1, :] > 0).any()):
+            bar.update(len(centres))
+            continue
+        a, b = max(0, y0 - margin), min(height, y1 + margin)
+        fills = None if coarse is None else {k: (fill[..., a // block:, :], block // scales[k])
+                                             for k, fill in coarse.items()}
+        composite = _composite_rows(layer, centres, scales, aperture, a, b, width, fills, bar)
+        out[..., y0:y1, :] = composite[..., y0 - a:y1 - a, :]
+    bar.close()
+    return out
+
+
+def _layer_rows(encoded: Tensor, coc: Tensor, centres: np.ndarray, k: int, softness: float,
+                split: SubjectSplit | None, s: int, a: int, b: int) -> tuple[Tensor, Tensor] | None:
+    """Layer k on rows a..b at 1/s resolution: premultiplied colour + alpha, and where it is known (1) or
+    hidden behind a jump (0). None when it has neither weight nor hidden pixels there (it adds nothing)."""
+    if split is None:
+        weight, share, hidden = layer_weights(coc[..., a:b, :], centres, k, softness)
+        colour = encoded[..., a:b, :] * share
+    else:
+        weight, share, hidden, colour = _split_weights(_split_rows(split, a, b), centres, k, softness,
+                                                       encoded[..., a:b, :])
+    hidden = hidden.to(coc.dtype)
+    if not bool((weight > 0).any()) and not bool((hidden > 0).any()):
+        return None
+    premult = torch.cat([colour, share], dim=1)
+    known = 1.0 - hidden
+    if s > 1:
+        premult = _area_down(premult * known, s)
+        known = _area_down(known, s)
+        premult = premult / known.clamp_min(1e-12) * (known > 0)
+    return premult, known
+
+
+def _split_rows(split: SubjectSplit, a: int, b: int) -> SubjectSplit:
+    def rows(t: Tensor | None) -> Tensor | None:
+        return None if t is None else t[..., a:b, :]
+
+    return SubjectSplit(alpha=rows(split.alpha), coc_subject=rows(split.coc_subject),
+                        coc_behind=rows(split.coc_behind), subject_colour=rows(split.subject_colour),
+                        behind_colour=rows(split.behind_colour))
+
+
+def _coarse_fills(layer, count: int, strips: list[tuple[int, int]], block: int, scales: list[int],
+                  height: int) -> dict:
+    """For each layer with hidden pixels: the pull-push fill at the block level (1/``block`` of the frame),
+    from block sums pulled strip by strip (block-aligned strips need no margin for this)."""
+    sums: dict[int, list] = {}
+    hidden: set[int] = set()
+    for a, b in strips:
+        for k in range(count):
+            got = layer(k, a, b)
+            if got is None:
+                continue
+            premult, known = got
+            if bool((known < 1).any()):
+                hidden.add(k)
+            levels = int(math.log2(block // scales[k]))
+            p, w = _pull(_no_lights(premult) * known, known, levels)[-1]
+            sums.setdefault(k, []).append((a // block, p, w))
+    fills = {}
+    for k in sorted(hidden):
+        parts = sums[k]
+        rows = math.ceil(height / block)
+        p = parts[0][1].new_zeros(parts[0][1].shape[:2] + (rows, parts[0][1].shape[-1]))
+        w = parts[0][2].new_zeros(parts[0][2].shape[:2] + (rows, parts[0][2].shape[-1]))
+        for row, pk, wk in parts:
+            p[..., row:row + pk.shape[-2], :] = pk
+            w[..., row:row + wk.shape[-2], :] = wk
+        pyramid = _pull(p, w)
+        top_p, top_w = pyramid.pop()
+        fills[k] = _push(pyramid, top_p / top_w.clamp_min(1e-12) * (top_w > 0))
+    return fills
+
+
+def _composite_rows(layer, centres: np.ndarray, scales: list[int], aperture: Aperture, a: int, b: int,
+                    width: int, fills: dict | None, bar) -> Tensor:
+    """Steps 3-5 on rows a..b: fill, blur and composite every layer far to near; runs of layers of one
+    resolution are composited at that resolution and upsampled once ("over" is associative)."""
+    colour = cover = None
+    group: list = [scales[0], None, None]       # [s, premultiplied colour, coverage] of the current run
 
     def flush() -> None:
-        """Composite the current run of same-resolution layers over the full-resolution result ("over" is
-        associative: the run is composited at its own resolution and upsampled once)."""
         nonlocal colour, cover
         s, group_colour, group_alpha = group
         if group_colour is None:
@@ -533,33 +642,33 @@ def _layers_composite(encoded: Tensor, coc: Tensor, aperture: Aperture, options:
         if s > 1:
             group_colour = F.interpolate(group_colour, scale_factor=s, mode="bilinear", align_corners=False)
             group_alpha = F.interpolate(group_alpha, scale_factor=s, mode="bilinear", align_corners=False)
-            group_colour, group_alpha = group_colour[..., :height, :width], group_alpha[..., :height, :width]
-        colour = group_colour + (1 - group_alpha) * colour
-        cover = group_alpha + (1 - group_alpha) * cover
+            group_colour, group_alpha = group_colour[..., :b - a, :width], group_alpha[..., :b - a, :width]
+        if colour is None:
+            colour, cover = group_colour, group_alpha
+        else:
+            colour = group_colour + (1 - group_alpha) * colour
+            cover = group_alpha + (1 - group_alpha) * cover
         group[1] = group[2] = None
 
     for k, radius in enumerate(centres):
-        if split is None:
-            weight, share, hidden = layer_weights(coc, centres, k, options.softness)
-            colour_k = encoded * share
-        else:
-            weight, share, hidden, colour_k = _split_weights(split, centres, k, options.softness, encoded)
-        if not bool((weight > 0).any()):
-            bar.update(1)
-            continue
-        s = _lowres_factor(abs(radius), options.max_radius_lowres_px) if max_scale is None else 1
+        s = scales[k]
         if s != group[0]:
             flush()
             group[0] = s
-        hidden = hidden.to(coc.dtype)
-        premult = torch.cat([colour_k, share], dim=1)
-        known = 1.0 - hidden
-        if s > 1:
-            premult = _area_down(premult * known, s)
-            known = _area_down(known, s)
-            premult = premult / known.clamp_min(1e-12) * (known > 0)
+        got = layer(k, a, b)
+        bar.update(1)
+        if got is None:
+            continue
+        premult, known = got
         if bool((known < 1).any()):
-            filled = pull_push(_no_lights(premult), known)
+            source = _no_lights(premult)
+            if fills is None:
+                filled = pull_push(source, known)
+            else:
+                coarse, factor = fills[k]
+                pyramid = _pull(source * known, known, int(math.log2(factor)))
+                top = pyramid.pop()[0]
+                filled = _push(pyramid, coarse[..., :top.shape[-2], :])
             premult = known * premult + (1 - known) * filled
         if abs(radius) / s >= MIN_RADIUS_PX * 0.999 and radius != 0:
             premult = _blur(premult, _kernel(abs(radius) / s, aperture, foreground=radius > 0))
@@ -569,9 +678,9 @@ def _layers_composite(encoded: Tensor, coc: Tensor, aperture: Aperture, options:
         else:
             group[1] = premult[:, :-1] + (1 - alpha) * group[1]
             group[2] = alpha + (1 - alpha) * group[2]
-        bar.update(1)
     flush()
-    bar.close()
+    if colour is None:
+        raise AssertionError("no layer has any weight")   # every pixel's weights sum to 1
     return colour / cover.clamp_min(1e-6)
 
 
@@ -663,7 +772,7 @@ def layered_blur(
         out = torch.empty_like(values)
         for b in range(image.shape[0]):
             out[b:b + 1] = _layers_composite(values[b:b + 1], coc[b:b + 1], aperture, options, progress,
-                                             split=splits[b])
+                                             split=splits[b], band=None if band is None else band[b:b + 1])
         if band is not None:
             out = band * out + (1 - band) * base.image
         out = from_working(out, gamma)
