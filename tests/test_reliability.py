@@ -164,7 +164,9 @@ def test_the_memory_estimate_is_within_30_percent_of_the_measured_peak(tmp_path,
     height, width = 2000, 3000
     rng = np.random.default_rng(0)
     cv2.imwrite(str(tmp_path / "p.jpg"), (rng.random((height, width, 3)) * 255).astype(np.uint8))
-    cv2.imwrite(str(tmp_path / "d.png"), np.tile(np.linspace(0, 65535, width), (height, 1)).astype(np.uint16))
+    disparity = np.tile(np.linspace(0, 40000, width), (height, 1))
+    disparity[500:1500, 800:2000] = 65535          # a subject: depth jumps, so the layered renderer's strips run
+    cv2.imwrite(str(tmp_path / "d.png"), disparity.astype(np.uint16))
     # the child reports its own peak, VmHWM of its address space (RUSAGE_CHILDREN gives the largest child of the
     # session, and ru_maxrss survives exec, so a child forked from a big pytest process would report pytest's)
     report = ("import sys; from lensblur.cli import main; code = main(sys.argv[1:]); "

@@ -93,3 +93,19 @@ def test_sample_scene_has_true_disparity_with_holes():
     assert 7.0 < float(values[~torch.isnan(values)].min()) and float(values[~torch.isnan(values)].max()) < 61
     assert torch.isfinite(lb.depth.fill_holes(scene.depth).values).all()
     assert np.isclose(float(scene.image.max()), 1.0, atol=0.01)
+
+
+def test_the_default_renderer_is_layered_and_falls_back_to_the_scatter_when_memory_is_short(tiny_scene):
+    from lensblur.render.memory import estimate_bytes
+
+    scene = lb.Scene(tiny_scene.image, lb.DepthMap(tiny_scene.disparity, kind="disparity", scale="relative"))
+    args = dict(lens=lb.Lens(strength_px=6), focus=lb.Focus.at_disparity(0.5))
+    assert lb.DEFAULT_RENDERER == "layered" and lb.render(scene, **args).extras["renderer"] == "layered"
+    h, w = tiny_scene.image.shape[-2:]
+    between = 0.5 * (estimate_bytes(h, w, "scatter") + estimate_bytes(h, w, "layered")) / 1e9
+    with pytest.warns(lb.RendererFallbackWarning, match="Rendering with the scatter instead"):
+        fallen = lb.render(scene, max_memory_gb=between, **args)
+    assert fallen.extras["renderer"] == "scatter"
+    assert torch.equal(fallen.image, lb.render(scene, renderer="scatter", **args).image)
+    with pytest.raises(lb.InvalidParameterError, match="with the layered renderer needs about"):
+        lb.render(scene, renderer="layered", max_memory_gb=between, **args)    # a renderer asked for is not swapped

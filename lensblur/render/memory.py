@@ -9,10 +9,15 @@ its networks, ``lensblur._allocator``, which the others do not):
 | renderer | base (MB) | bytes per pixel | measured 1.5 / 6 / 12 MP (MB) |
 |---|---:|---:|---|
 | scatter | 680 | 72 | 781 / 1041 / 1538 |
-| layered | 680 | 75 | 747 / 1131 / 1540 |
+| layered | 1335 | 70 | - / 1755 / 2176 |
 | hybrid, neural | 1070 | 190 | 1350 / 2188 / - |
 
-``render()`` checks the per-pixel part against the memory still available to the process (the smaller of
+The layered row (2026-12-07) is the Middlebury Motorcycle resized to 3000x2000 and 4256x2832 with its
+disparity (depth jumps over 55 % of the frame): its strips hold a fixed working set (about 650 MB above the
+scatter's base) whatever the photo's size, so the fit is a larger base and a per-pixel part like the
+scatter's; a photo without depth jumps skips the strips and needs the scatter's memory.
+
+``render()`` checks the per-pixel part and the renderer's fixed working set beyond the scatter's against the memory still available to the process (the smaller of
 the system's MemAvailable and the container's cgroup limit less its usage) before it allocates anything
 large, and refuses with a message naming ``max_memory_gb`` (CLI: ``--max-memory``) when it exceeds 75 % of
 it.
@@ -26,16 +31,18 @@ from ..errors import InvalidParameterError, hint
 
 __all__ = ["BYTES_PER_PIXEL", "PROCESS_BASE_BYTES", "available_bytes", "check_memory", "estimate_bytes"]
 
-BYTES_PER_PIXEL = {"scatter": 72, "layered": 75, "hybrid": 190, "neural": 190}
-PROCESS_BASE_BYTES = {"scatter": 680e6, "layered": 680e6, "hybrid": 1070e6, "neural": 1070e6}
+BYTES_PER_PIXEL = {"scatter": 72, "layered": 70, "hybrid": 190, "neural": 190}
+PROCESS_BASE_BYTES = {"scatter": 680e6, "layered": 1335e6, "hybrid": 1070e6, "neural": 1070e6}
 DEFAULT_SHARE = 0.75
 
 
 def estimate_bytes(height: int, width: int, renderer: str, *, whole_process: bool = False) -> float:
-    """Peak memory of a render of ``height`` x ``width`` pixels: the per-pixel part, or with
+    """Peak memory of a render of ``height`` x ``width`` pixels: the per-pixel part plus the renderer's fixed
+    working memory beyond a scatter process's (the layered renderer's strips, the hybrid's networks), or with
     ``whole_process`` the peak resident memory of a ``lensblur render`` process."""
     per_pixel = BYTES_PER_PIXEL.get(renderer, max(BYTES_PER_PIXEL.values())) * height * width
-    return per_pixel + (PROCESS_BASE_BYTES.get(renderer, 1070e6) if whole_process else 0.0)
+    base = PROCESS_BASE_BYTES.get(renderer, max(PROCESS_BASE_BYTES.values()))
+    return per_pixel + (base if whole_process else base - PROCESS_BASE_BYTES["scatter"])
 
 
 def available_bytes() -> float | None:
