@@ -381,3 +381,16 @@ def test_log_time_window_max_equals_a_max_pool(size):
     expected = torch.nn.functional.max_pool2d(torch.nn.functional.pad(x, (half,) * 4, value=-float("inf")), size,
                                               stride=1)
     assert torch.equal(_dilate(x, size), expected)
+
+
+def test_a_small_jump_between_two_large_blurs_is_left_to_the_scatter():
+    """A slanted floor meeting a wall 2.5 px of radius apart, both blurred by about 20 px: the layers' own
+    radius steps there (20 % of 20 px) are larger than the jump, so the band weighs it little; a jump from
+    20 px to 0 is fully in the band."""
+    coc = torch.full((1, 1, 64, 64), -20.0)
+    coc[..., 32:, :] = -17.5
+    weak = discontinuity_mask(coc, spacing=0.2)
+    coc[..., 32:, :] = 0.0
+    strong = discontinuity_mask(coc, spacing=0.2)
+    assert float(strong[..., 32, 32]) == 1.0 and float(discontinuity_mask(coc)[..., 32, 32]) == 1.0
+    assert 0.0 < float(weak[..., 32, 32]) <= 0.1

@@ -442,13 +442,19 @@ def sharpen_soft_edges(coc: Tensor, half_width_px: float, *, jump_px: float = 2.
 
 # ---------------------------------------------------------------------------------------------- bands
 
-def discontinuity_mask(coc_px: Tensor, *, jump_px: float = 2.0, feather_px: int = 4) -> Tensor:
+def discontinuity_mask(coc_px: Tensor, *, jump_px: float = 2.0, feather_px: int = 4,
+                       spacing: float | None = None) -> Tensor:
     """Where the layered render replaces the scatter: within reach of a jump in blur radius, feathered.
 
     A pixel is a jump when the radius varies by more than ``jump_px`` inside the 5x5 window around it
     (a sharp step, or a soft, estimated one spread over a few pixels); smooth slants do not count. Every
     pixel within the window's largest |r| + 2 px of a jump is in the band (grown per radius class with
     square windows, a slight overestimate), then the band is feathered by a ``feather_px`` box.
+
+    With ``spacing`` (the layers' spacing as a fraction of the radius), a jump counts in proportion to how
+    much larger it is than the layers' own radius steps there: (Δr − jump_px) / (spacing·|r| + jump_px),
+    capped at 1. A small jump between two large blurs (a slanted floor meeting a wall) is rendered as well by
+    the scatter, and layers would only add their radius quantisation to it.
 
     Args:
         coc_px: ``(B, 1, H, W)`` signed blur radius.
@@ -464,13 +470,17 @@ def discontinuity_mask(coc_px: Tensor, *, jump_px: float = 2.0, feather_px: int 
     if not bool(jump.any()):
         return band
     reach = torch.where(jump, reach, torch.zeros_like(reach))
+    strength = torch.ones_like(reach)
+    if spacing is not None:
+        step = spacing * torch.maximum(big.abs(), small.abs()) + jump_px
+        strength = ((big - small - jump_px) / step).clamp(0.0, 1.0)
     level = 2.0
     top = float(reach.max())
     while True:
         seeds = (reach > level / 2) & (reach <= level) if level > 2 else (reach > 0) & (reach <= level)
         if bool(seeds.any()):
             size = 2 * math.ceil(level) + 1
-            band = torch.maximum(band, _dilate_coarse(seeds.to(coc_px.dtype), size))
+            band = torch.maximum(band, _dilate_coarse(seeds.to(coc_px.dtype) * strength, size))
         if level >= top:
             break
         level *= 2
@@ -757,7 +767,8 @@ def layered_blur(
     if options.keep_scatter_off_band:
         base = scatter_encoded(values, coc, aperture=aperture, backend=backend, return_dilated=return_dilated,
                                progress=progress)
-        band = discontinuity_mask(coc, jump_px=options.jump_px, feather_px=options.feather_px)
+        band = discontinuity_mask(coc, jump_px=options.jump_px, feather_px=options.feather_px,
+                                  spacing=options.spacing)
         for b, split in enumerate(splits):   # the matte's outline is a jump, wherever the depth puts it
             if split is not None:
                 hard = torch.where(split.alpha > 0.5, split.coc_subject, split.coc_behind)
