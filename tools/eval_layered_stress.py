@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from eval_layered import _degrade  # the 90-case table's degradation (tools/ is on the path)
 
 from lensblur.evaluation.metrics import discontinuity_band, masked_psnr, psnr
 from lensblur.render.classical.layered import layered_blur
@@ -80,18 +81,6 @@ def _scene(kind: str, seed: int, margin: int) -> LayeredScene:
         floor = Layer(rgba, (0.2 - slope * (SIZE // 2), 0.0, slope), "floor")   # the tracer reads planes in image px
         layers = (wall, floor)
     return LayeredScene(layers=layers, height=SIZE, width=SIZE, margin=margin, seed=seed, split="test")
-
-
-def _degrade(disparity: np.ndarray) -> np.ndarray:
-    import torch.nn.functional as F
-
-    low = F.avg_pool2d(torch.from_numpy(disparity)[None, None].float(), 4)
-    t = torch.arange(-3, 4, dtype=torch.float32)
-    g = torch.exp(-t * t / 2)
-    g = (g / g.sum()).view(1, 1, 1, 7)
-    low = F.conv2d(F.pad(low, (3, 3, 0, 0), mode="replicate"), g)
-    low = F.conv2d(F.pad(low, (0, 0, 3, 3), mode="replicate"), g.view(1, 1, 7, 1))
-    return F.interpolate(low, size=disparity.shape, mode="bilinear", align_corners=False)[0, 0].numpy()
 
 
 def main() -> None:
