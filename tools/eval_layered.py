@@ -23,14 +23,7 @@ import torch
 from lensblur.evaluation.harness import BenchmarkConfig, benchmark_cases
 from lensblur.evaluation.lpips import load_lpips, lpips_distance
 from lensblur.evaluation.metrics import discontinuity_band, halo_error, masked_psnr, psnr, ssim
-from lensblur.render.classical.layered import (
-    MAX_SOFT_EDGE_PX,
-    SOFT_EDGE_MIN_PX,
-    LayeredOptions,
-    layered_blur,
-    sharpen_soft_edges,
-    soft_edge_width,
-)
+from lensblur.render.classical.layered import LayeredOptions, _sharpened, layered_blur
 from lensblur.render.classical.scatter import scatter_blur
 from lensblur.render.hybrid import hybrid_blur
 from lensblur.types import Aperture
@@ -53,9 +46,7 @@ def _renderers():
 
     def scatter_sharpened(img, coc, gamma, aperture):
         """The scatter on the depth the layered renderer uses: soft edges made steps (none on exact depth)."""
-        width = soft_edge_width(coc)
-        if width >= SOFT_EDGE_MIN_PX:
-            coc = sharpen_soft_edges(coc, min(width, MAX_SOFT_EDGE_PX))
+        coc = _sharpened(coc, LayeredOptions())[0]
         return scatter_blur(img ** gamma, coc, aperture=aperture).image ** (1 / gamma)
 
     def hybrid(img, coc, gamma, aperture):

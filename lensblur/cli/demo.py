@@ -54,19 +54,21 @@ def _contact_sheet(tiles: list[tuple[str, torch.Tensor]], path: Path, *, overwri
     lb.save_image(path, lb.io.srgb_to_linear(rgb), overwrite=overwrite)
 
 
-def _edge_crops(scene: lb.Scene, out: Path, written: list[Path], *, overwrite: bool) -> list[tuple[str, torch.Tensor]]:
-    """The first setting rendered by the scatter and the layered renderer, cropped where they differ most (a
-    depth edge: the scatter's hard outline or halo beside the layered renderer's see-through edge)."""
+def _edge_crops(scene: lb.Scene, first: lb.RenderResult, out: Path, written: list[Path], *,
+                overwrite: bool) -> list[tuple[str, torch.Tensor]]:
+    """The first setting's render (``first``, the default renderer) beside the scatter's, cropped where they
+    differ most (a depth edge: the scatter's hard outline or halo beside the layered renderer's
+    see-through edge)."""
     _, _, lens, focus, _, *_ = DEMO_SETTINGS[0]
     scatter = lb.render(scene, lens=lens, focus=focus, renderer="scatter").image
-    layered = lb.render(scene, lens=lens, focus=focus, renderer="layered").image
+    layered = first.image
     height, width = scatter.shape[-2] // 4, scatter.shape[-1] // 4
     difference = (linear_to_srgb(scatter) - linear_to_srgb(layered)).abs().mean(1, keepdim=True)
     window = torch.nn.functional.avg_pool2d(difference, (height, width), stride=4)
     y, x = divmod(int(window.flatten().argmax()), window.shape[-1])
     y, x = 4 * y, 4 * x
     crops = []
-    for name, image in (("scatter", scatter), ("layered", layered)):
+    for name, image in (("scatter", scatter), (first.extras["renderer"], layered)):
         crop = image[..., y:y + height, x:x + width]
         written.append(lb.save_image(out / f"depth_edge_{name}.png", crop, overwrite=overwrite))
         crops.append((f"depth edge at ({x}, {y}), {name}, 2x", crop))
@@ -82,6 +84,7 @@ def run_demo(out: Path, *, overwrite: bool = False, progress: bool = True) -> li
     written = [lb.save_image(out / "input.png", scene.image, overwrite=overwrite),
                lb.save_image(out / "disparity.png", disparity_preview(filled.values), overwrite=overwrite)]
     tiles = [("input", scene.image), ("disparity (holes filled)", disparity_preview(filled.values))]
+    first = None
     for stem, label, lens, focus, highlights, *renderer in DEMO_SETTINGS:
         start = time.perf_counter()
         result = lb.render(scene, lens=lens, focus=focus, highlights=highlights, progress=False,
@@ -90,9 +93,10 @@ def run_demo(out: Path, *, overwrite: bool = False, progress: bool = True) -> li
         written.append(lb.save_image(out / f"{stem}.png", result.image, overwrite=overwrite))
         written.append(lb.save_image(out / f"{stem}_coc.png", coc_preview(result.coc_px), overwrite=overwrite))
         tiles.append((label, result.image))
+        first = first or result
         if progress:
             print(f"  {stem:<20} {label:<34} {seconds:6.2f} s")
-    tiles += _edge_crops(scene, out, written, overwrite=overwrite)
+    tiles += _edge_crops(scene, first, out, written, overwrite=overwrite)
     sheet = out / "contact_sheet.png"
     _contact_sheet(tiles, sheet, overwrite=overwrite)
     written.append(sheet)

@@ -17,10 +17,10 @@ disparity (depth jumps over 55 % of the frame): its strips hold a fixed working 
 scatter's base) whatever the photo's size, so the fit is a larger base and a per-pixel part like the
 scatter's; a photo without depth jumps skips the strips and needs the scatter's memory.
 
-``render()`` checks the per-pixel part and the renderer's fixed working set beyond the scatter's against the memory still available to the process (the smaller of
-the system's MemAvailable and the container's cgroup limit less its usage) before it allocates anything
-large, and refuses with a message naming ``max_memory_gb`` (CLI: ``--max-memory``) when it exceeds 75 % of
-it.
+``render()`` checks the per-pixel part and the renderer's fixed working set beyond the scatter's against
+the memory still available to the process (the smaller of the system's MemAvailable and the container's
+cgroup limit less its usage) before it allocates anything large, and refuses with a message naming
+``max_memory_gb`` (CLI: ``--max-memory``) when it exceeds 75 % of it.
 """
 
 from __future__ import annotations

@@ -47,7 +47,8 @@ from ...types import CIRCLE, Aperture, RenderResult
 from .scatter import _check_gamma, _progress_bar, from_working, scatter_encoded, to_working
 
 __all__ = ["LayeredOptions", "layer_centres", "layer_weights", "layered_blur", "layered_reference",
-           "discontinuity_mask", "pull_push", "sharpen_soft_edges", "soft_edge_width", "SubjectSplit", "subject_split", "unmix_colours", "matte_to_photo"]
+           "discontinuity_mask", "pull_push", "sharpen_soft_edges", "soft_edge_width", "SubjectSplit",
+           "subject_split", "unmix_colours", "matte_to_photo"]
 
 
 MAX_SOFT_EDGE_PX = 64      # sharpening windows up to 129 px (the separable max filter's exact range)
@@ -285,7 +286,12 @@ def pull_push(values: Tensor, known: Tensor) -> Tensor:
         values: ``(N, C, H, W)``.
         known: ``(N, 1, H, W)`` in [0, 1].
     """
-    pyramid = _pull(values * known, known)
+    return _pull_push_sums(values * known, known)
+
+
+def _pull_push_sums(weighted: Tensor, weight: Tensor) -> Tensor:
+    """:func:`pull_push` from level 0's sums (weighted value, weight): pulled to 1 px, then pushed back down."""
+    pyramid = _pull(weighted, weight)
     p, w = pyramid.pop()
     return _push(pyramid, p / w.clamp_min(1e-12) * (w > 0))
 
@@ -397,8 +403,8 @@ def soft_edge_width(coc: Tensor, *, jump_px: float = 2.0, min_pixels: int = 100)
         >>> soft_edge_width(step)
         2.0
     """
-    _, lo3 = _range(coc, 3)
-    r3 = _range(coc, 3)[0] - lo3
+    hi3, lo3 = _range(coc, 3)
+    r3 = hi3 - lo3
     on_jump = r3 > jump_px
     if int(on_jump.sum()) < min_pixels:
         return 0.0
@@ -418,8 +424,9 @@ def sharpen_soft_edges(coc: Tensor, half_width_px: float, *, jump_px: float = 2.
     span exceeds ``jump_px`` and its 3x3 range is above 0 (not a plateau) and at most span/2 (not itself a
     step). A ramp's middle is a sloped pixel near the midpoint whose span ends within the window: the
     half-size window already sees more than 1/1.6 of it, where a slant's range would halve. Sloped pixels
-    within the window of a ramp's middle become hi if they are above the midpoint, lo if not. A ramp made by blurring or upsampling a step is symmetric about the step, so the midpoint falls
-    where the step was. Plateaus, exact steps and slants keep their values.
+    within the window of a ramp's middle become hi if they are above the midpoint, lo if not. A ramp made
+    by blurring or upsampling a step is symmetric about the step, so the midpoint falls where the step
+    was. Plateaus, exact steps and slants keep their values.
 
     Example:
         >>> ramp = torch.linspace(0, 18, 10).repeat(30, 1)                 # a jump of 18 spread over 10 px
@@ -631,9 +638,7 @@ def _coarse_fills(layer, count: int, strips: list[tuple[int, int]], block: int, 
         for row, pk, wk in parts:
             p[..., row:row + pk.shape[-2], :] = pk
             w[..., row:row + wk.shape[-2], :] = wk
-        pyramid = _pull(p, w)
-        top_p, top_w = pyramid.pop()
-        fills[k] = _push(pyramid, top_p / top_w.clamp_min(1e-12) * (top_w > 0))
+        fills[k] = _pull_push_sums(p, w)
     return fills
 
 
@@ -778,7 +783,7 @@ def layered_blur(
             return RenderResult(image=from_working(base.image, gamma), coc_px=coc_px,
                                 dilated_coc_px=base.dilated_coc_px,
                                 extras=dict(base.extras, gamma=gamma, band=0.0, matte=mattes is not None,
-                                                soft_edge_px=soft_edges))
+                                            soft_edge_px=soft_edges))
     with torch.no_grad():
         out = torch.empty_like(values)
         for b in range(image.shape[0]):
