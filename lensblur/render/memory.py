@@ -12,10 +12,11 @@ its networks, ``lensblur._allocator``, which the others do not):
 | layered | 1335 | 70 | - / 1755 / 2176 |
 | hybrid, neural | 1070 | 190 | 1350 / 2188 / - |
 
-The layered row (2026-12-07) is the Middlebury Motorcycle resized to 3000x2000 and 4256x2832 with its
-disparity (depth jumps over 55 % of the frame): its strips hold a fixed working set (about 650 MB above the
-scatter's base) whatever the photo's size, so the fit is a larger base and a per-pixel part like the
-scatter's; a photo without depth jumps skips the strips and needs the scatter's memory.
+The layered row (2026-12-07; rerun with ``benchmarks/bench_memory.py``, which printed 1799 / 2104 MB)
+is the Middlebury Motorcycle resized to 3000x2000 and 4256x2832 with its disparity (depth jumps over 55 %
+of the frame): its strips hold a fixed working set (about 650 MB above the scatter's base) whatever the
+photo's size, so the fit is a larger base and a per-pixel part like the scatter's; a photo without depth
+jumps skips the strips and needs the scatter's memory.
 
 ``render()`` checks the per-pixel part and the renderer's fixed working set beyond the scatter's against
 the memory still available to the process (the smaller of the system's MemAvailable and the container's
