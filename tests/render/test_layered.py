@@ -188,18 +188,42 @@ def test_a_light_beside_a_blurred_occluder_keeps_the_ray_traced_energy():
     assert abs(out.sum() / truth.sum() - 1) < 0.02
 
 
-@pytest.mark.parametrize("size", [9, 33, 65, 129])
-def test_coarse_dilation_covers_the_exact_one_and_grows_it_little(size):
-    from lensblur.render.classical.layered import _dilate, _dilate_coarse
+def test_reach_slack_equals_the_euclidean_reach_to_within_the_chamfer_error():
+    """Every pixel within a seed's reach (by brute force, Euclidean) has slack >= 0 when the reach is cut by
+    the 5x5 chamfer's 3 %, and none beyond the reach does: the band is the physical reach, no wider."""
+    from lensblur.render._kernels.band_numba import NONE, reach_slack
 
-    torch.manual_seed(0)
-    mask = (torch.rand(1, 1, 203, 317) > 0.999).float()
-    exact, coarse = _dilate(mask, size), _dilate_coarse(mask, size)
-    assert bool((coarse >= exact).all())                      # a superset: the band never shrinks
-    s = 1
-    while size // (2 * s) >= 16:   # the coarse grid: windows of 32 px and up, s = size // 16 rounded down to 2^n
-        s *= 2
-    assert bool((coarse <= _dilate(mask, size + 4 * s)).all())  # and at most 2s px wider on each side
+    rng = np.random.default_rng(0)
+    h, w = 61, 83
+    seeds = np.full((2, h, w), NONE, np.float32)
+    for plane in range(2):
+        ys, xs = rng.integers(0, h, 12), rng.integers(0, w, 12)
+        seeds[plane, ys, xs] = rng.uniform(1.0, 30.0, 12)
+    slack = reach_slack(seeds.copy())
+    yy, xx = np.mgrid[:h, :w]
+    for plane in range(2):
+        best = np.full((h, w), -np.inf)
+        for y, x in zip(*np.nonzero(seeds[plane] > 0), strict=True):
+            best = np.maximum(best, seeds[plane, y, x] - np.hypot(yy - y, xx - x))
+        assert np.all(slack[plane] <= best + 1e-4)                       # never beyond the Euclidean reach
+        shrunk = np.full((h, w), -np.inf)
+        for y, x in zip(*np.nonzero(seeds[plane] > 0), strict=True):
+            shrunk = np.maximum(shrunk, seeds[plane, y, x] - 1.03 * np.hypot(yy - y, xx - x))
+        assert np.all(slack[plane][shrunk >= 0] >= -1e-4)                 # and all of it, to 3 %
+
+
+def test_the_band_is_the_jumps_reach_feathered_inwards():
+    """A sharp disc before a background blurred 12 px: the scatter can be wrong within 12 + 2 px of the
+    outline and nowhere else, so the band is 1 within that reach less the feather, 0 beyond it."""
+    n = 120
+    yy, xx = torch.meshgrid(torch.arange(n), torch.arange(n), indexing="ij")
+    dist = ((yy - 60.0) ** 2 + (xx - 60.0) ** 2).sqrt()
+    coc = torch.where(dist < 25, 0.0, -12.0)[None, None]
+    band = discontinuity_mask(coc, feather_px=4)[0, 0]
+    outline = (dist - 25).abs()
+    assert float(band[outline > 2 + 14 + 1].max()) == 0.0       # jump pixels lie within 2 px of the outline
+    assert float(band[outline < 14 - 8 - 1].min()) == 1.0       # full weight up to twice the feather inside
+    assert float(band[outline < 14 - 1].min()) > 0.0
 
 
 def _soft_outline_scene(n=256, radius=12.0):
