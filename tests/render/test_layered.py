@@ -39,8 +39,9 @@ def test_layer_centres_are_denser_near_focus_and_end_on_the_data():
     centres = layer_centres(-30.0, 12.0, spacing=0.2)
     assert centres[0] == -30.0 and centres[-1] == 12.0 and 0.0 in centres
     steps = np.diff(centres)
-    assert steps.min() >= 1.0 - 1e-9
-    assert steps[np.argmin(np.abs(centres[:-1]))] == pytest.approx(1.0)   # 1 px apart at focus
+    assert steps[1:-1].min() >= 1.5 - 1e-9                                  # the ends land on the data
+    assert steps[np.argmin(np.abs(centres[:-1]))] == pytest.approx(1.5)   # 1.5 px apart at focus
+    assert layer_centres(-3.0, 3.0, min_step=1.0).tolist() == [-3.0, -2.0, -1.0, 0.0, 1.0, 2.0, 3.0]
     assert steps[0] > 3.0                                                    # ~20 % of the radius far out
     assert layer_centres(4.5, 4.5).tolist() == [4.5]
 
@@ -152,7 +153,7 @@ def test_render_api_takes_the_layered_renderer_with_every_option():
 
 
 @pytest.mark.parametrize("field,value", [("spacing", 0.0), ("softness", 1.5), ("max_radius_lowres_px", 0.5),
-                                         ("jump_px", -1.0), ("feather_px", 2.5), ("soft_edge_px", -1.0),
+                                         ("min_step_px", 0.1), ("jump_px", -1.0), ("feather_px", 2.5), ("soft_edge_px", -1.0),
                                          ("soft_edge_px", 65.0), ("tile_rows", 8)])
 def test_bad_options_name_the_field(field, value):
     with pytest.raises(InvalidParameterError, match=f"LayeredOptions.{field}"):

@@ -5,7 +5,7 @@ order, so a blurred foreground keeps a hard outline and the background next to a
 blurred from the wrong pixels. This renderer gets occlusion right by construction, in five steps:
 
 1. **Layers by blur radius.** Layer centres ``c_0 < c_1 < ... `` in signed radius (far to near) are
-   spaced ``max(1 px, spacing·|r|)`` apart, so denser near focus, and always include the data's own
+   spaced ``max(1.5 px, spacing·|r|)`` apart, so denser near focus, and always include the data's own
    extremes and 0. A pixel belongs to its nearest centre, with a narrow linear ramp (``softness``, 30 %
    of the spacing) across the midpoint between two centres: weights w_k.
 2. **Over-compositing shares.** Layer k's alpha at a pixel is its share of everything at or behind it,
@@ -63,7 +63,9 @@ class LayeredOptions:
     """Knobs of the layered renderer.
 
     Attributes:
-        spacing: layer spacing as a fraction of the radius (layers are ``max(1 px, spacing·|r|)`` apart).
+        spacing: layer spacing as a fraction of the radius (layers are ``max(min_step_px, spacing·|r|)`` apart).
+        min_step_px: the closest two layers get (near focus). 1.5 px, not 1: four fewer full-resolution layers
+            at 1080p (about 25 % of the layered time) for 0.02 dB on the 90-case set (band still +3.0 dB).
         softness: width of the soft ramp between two neighbouring layers, as a fraction of their
             spacing (0 = hard assignment to the nearest centre, 1 = tent weights). A soft ramp hides the
             seam on a slanted surface, but where one object is split between two layers both copies
@@ -85,6 +87,7 @@ class LayeredOptions:
     spacing: float = 0.2
     softness: float = 0.3
     max_radius_lowres_px: float = 3.0
+    min_step_px: float = 1.5
     keep_scatter_off_band: bool = True
     jump_px: float = 2.0
     feather_px: int = 4
@@ -102,6 +105,9 @@ class LayeredOptions:
             raise InvalidParameterError(
                 "LayeredOptions.max_radius_lowres_px must be >= 1 (1 = blur every layer at full resolution); "
                 f"got {self.max_radius_lowres_px!r}.")
+        if not (isinstance(self.min_step_px, (int, float)) and 0.25 <= self.min_step_px <= 8.0):
+            raise InvalidParameterError(
+                f"LayeredOptions.min_step_px must be the closest layer spacing in px, in [0.25, 8]; got {self.min_step_px!r}.")
         if not (isinstance(self.jump_px, (int, float)) and self.jump_px > 0):
             raise InvalidParameterError(f"LayeredOptions.jump_px must be > 0 px; got {self.jump_px!r}.")
         if not (isinstance(self.feather_px, int) and self.feather_px >= 0):
@@ -119,15 +125,15 @@ class LayeredOptions:
 
 # --------------------------------------------------------------------------------------------- layers
 
-def layer_centres(r_min: float, r_max: float, spacing: float = 0.2) -> np.ndarray:
-    """Signed layer radii from ``r_min`` (farthest) to ``r_max`` (nearest), ``max(1, spacing·|r|)`` apart.
+def layer_centres(r_min: float, r_max: float, spacing: float = 0.2, min_step: float = 1.5) -> np.ndarray:
+    """Signed layer radii from ``r_min`` (farthest) to ``r_max`` (nearest), ``max(min_step, spacing·|r|)`` apart.
 
     The grid runs outwards from 0 on both sides and always ends exactly on ``r_min`` and ``r_max``; 0 is a
     centre whenever it lies in the range, so in-focus pixels sit on a layer. A constant map is one layer.
 
     Example:
         >>> layer_centres(-3.0, 2.5).tolist()
-        [-3.0, -2.0, -1.0, 0.0, 1.0, 2.0, 2.5]
+        [-3.0, -1.5, 0.0, 1.5, 2.5]
     """
     if r_max < r_min:
         raise InvalidParameterError(f"r_max must be >= r_min; got r_min={r_min}, r_max={r_max}.")
@@ -137,7 +143,7 @@ def layer_centres(r_min: float, r_max: float, spacing: float = 0.2) -> np.ndarra
     def side(limit: float) -> list[float]:
         out, r = [], 0.0
         while True:
-            r = r + max(1.0, spacing * r)
+            r = r + max(min_step, spacing * r)
             if r >= limit - 1e-6 or r >= limit * (1 - 0.25 * spacing):
                 return out + [limit]
             out.append(r)
@@ -555,7 +561,7 @@ def _layers_composite(encoded: Tensor, coc: Tensor, aperture: Aperture, options:
     strips equal the whole frame (tested). Strips with no band pixel (``band``) are not rendered.
     """
     r_min, r_max = float(coc.min()), float(coc.max())
-    centres = layer_centres(r_min, r_max, options.spacing)
+    centres = layer_centres(r_min, r_max, options.spacing, options.min_step_px)
     height, width = coc.shape[-2:]
     scales = [_lowres_factor(abs(c), options.max_radius_lowres_px) for c in centres]
     block = max(COARSE_BLOCK_PX, max(scales))
@@ -852,7 +858,7 @@ def matte_to_photo(matte: Tensor, image: Tensor) -> Tensor:
 
 
 def layered_reference(image: np.ndarray, coc_px: np.ndarray, aperture: Aperture = CIRCLE,
-                      spacing: float = 0.2, softness: float = 0.3) -> np.ndarray:
+                      spacing: float = 0.2, softness: float = 0.3, min_step: float = 1.5) -> np.ndarray:
     """The readable definition of the layered composite (no scatter blend, full resolution, float64).
 
     Args:
@@ -864,7 +870,7 @@ def layered_reference(image: np.ndarray, coc_px: np.ndarray, aperture: Aperture 
     """
     from scipy.ndimage import correlate
 
-    centres = layer_centres(float(coc_px.min()), float(coc_px.max()), spacing)
+    centres = layer_centres(float(coc_px.min()), float(coc_px.max()), spacing, min_step)
     colour = np.zeros(image.shape)
     cover = np.zeros(coc_px.shape)
     for k, radius in enumerate(centres):
