@@ -61,6 +61,9 @@ def _in_browser(photo: Path, depth: Path, clicks: int, pause_ms: int) -> list[fl
         page.upload(photo, depth)
         page.wait_status(depth.name, timeout_s=120)
         page.page.wait_for_selector("#preview img")
+        page.expect_new_preview()  # the scatter alone: the default (layered) would follow each click with its own
+        page.choose("renderer", "scatter")
+        page.wait_new_preview()
         page.click_preview(100, 100)  # warm: the first click also loads the kernels in the server
         pw, ph = page.page.evaluate("() => [document.querySelector('#preview img').naturalWidth, "
                                     "document.querySelector('#preview img').naturalHeight]")

@@ -40,8 +40,9 @@ __all__ = ["build_app", "launch", "max_upload_bytes", "THEME"]
 PHOTO_TYPES = [".jpg", ".jpeg", ".png", ".tif", ".tiff", ".heic", ".heif"]
 DEPTH_TYPES = [".png", ".tif", ".tiff", ".exr", ".npy", ".pfm", ".jpg", ".jpeg"]
 SHAPES = ["circle", "blades", "custom image"]
-RENDERER_INFO = ("scatter: fast classical blur (the live preview). layered: see-through blurred foreground edges "
-                 "and no halos at depth edges, slower. hybrid: BokehMe's neural renderer at depth edges.")
+RENDERER_INFO = ("layered (default): see-through blurred foreground edges and no halos at depth edges; the "
+                 "scatter preview shows at once and the layered one replaces it a moment later. scatter: the fast "
+                 "classical blur alone. hybrid: BokehMe's neural renderer at depth edges.")
 EXPORTS = {"16-bit PNG": "png16", "JPEG (keeps EXIF and colour profile)": "jpeg"}
 _SYSTEM_FONTS = ["system-ui", "-apple-system", "Segoe UI", "Roboto", "Helvetica Neue", "Arial", "sans-serif"]
 _MONO_FONTS = ["ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "monospace"]
@@ -109,7 +110,7 @@ def build_app(*, estimator_dir: str | None = None) -> gr.Blocks:
                     aperture_file = gr.File(label="Custom shape (bright = open)", file_types=[".png", ".jpg", ".jpeg"],
                                             type="filepath")
                 highlights = gr.Checkbox(False, label="Recover clipped highlights (bright bokeh balls from lights)")
-                renderer = gr.Radio(["scatter", "layered", "hybrid"], value="scatter", label="Renderer",
+                renderer = gr.Radio(["layered", "scatter", "hybrid"], value=Settings().renderer, label="Renderer",
                                     info=RENDERER_INFO, elem_id="renderer")
                 export_kind = gr.Radio(list(EXPORTS), value="16-bit PNG", label="Download as")
                 render_button = gr.Button("Render full resolution", variant="primary", elem_id="render-full")

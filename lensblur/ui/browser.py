@@ -185,6 +185,7 @@ class Page:
 
     def click_preview(self, x: int, y: int) -> float:
         """Click natural pixel (x, y) of the preview and wait for the new preview; returns ms to new pixels."""
+        self.page.locator("#preview img").scroll_into_view_if_needed()   # a control below may have scrolled it away
         cx, cy, _, _ = self.page.evaluate(_POINT, [x, y])
         self.expect_new_preview()
         self.page.mouse.click(cx, cy)

@@ -61,7 +61,7 @@ class Settings:
     roundness: float = 0.0
     aperture_image: str | None = None        # a custom aperture shape file (bright = open)
     highlights: bool = False
-    renderer: str = "scatter"
+    renderer: str = lb.DEFAULT_RENDERER      # "layered": the scatter preview shows first, then this one
 
 
 @dataclass

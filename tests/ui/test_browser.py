@@ -109,7 +109,10 @@ def _open_sample(page: Page, files) -> None:
 
 def test_focus_by_click_aperture_renderer_and_download(page: Page, files, tmp_path):
     _open_sample(page, files)
-    assert "741x500" in page.status()
+    page.wait_status("(layered)", timeout_s=120)   # the default renderer's preview replaces the scatter's
+    page.expect_new_preview()                      # the scatter alone from here: one preview per action
+    page.choose("renderer", "scatter")
+    page.wait_new_preview()
 
     page.click_preview(*SUBJECT)
     near = page.preview_pixels()
