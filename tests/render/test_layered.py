@@ -419,3 +419,38 @@ def test_a_small_jump_between_two_large_blurs_is_left_to_the_scatter():
     strong = discontinuity_mask(coc, spacing=0.2)
     assert float(strong[..., 32, 32]) == 1.0 and float(discontinuity_mask(coc)[..., 32, 32]) == 1.0
     assert 0.0 < float(weak[..., 32, 32]) <= 0.1
+
+
+@pytest.mark.parametrize("s", [1, 2, 4])
+def test_compiled_layer_construction_equals_the_torch_steps(s):
+    """The CPU's one-pass layer construction (weights, share, hidden mask, area-downsampled known part)
+    gives the torch steps' numbers for every layer, at full and reduced resolution, odd sizes included."""
+    from lensblur.render.classical.layered import _layer_rows, _layer_rows_compiled, layer_centres
+
+    torch.manual_seed(0)
+    h, w = 37, 51
+    image = torch.rand(1, 3, h, w)
+    coc = torch.full((1, 1, h, w), -14.0)
+    coc[..., 8:30, 10:40] = 7.0
+    coc[..., 30:, :] = torch.linspace(-4.0, 3.0, w)          # a slant across several layers
+    coc[..., 2:6, 2:6] = 0.0
+    centres = layer_centres(float(coc.min()), float(coc.max()))
+    for k in range(len(centres)):
+        compiled = _layer_rows_compiled(image, coc, centres, k, 0.3, s, 3, h)
+        steps = _layer_rows(image.double(), coc.double(), centres, k, 0.3, None, s, 3, h)   # float64: torch steps
+        assert (compiled is None) == (steps is None)
+        if compiled is not None:
+            assert torch.allclose(compiled[1].double(), steps[1], atol=1e-6)
+            assert torch.allclose(compiled[0].double(), steps[0], atol=1e-5)
+
+
+@pytest.mark.parametrize("shape", [(1, 4, 37, 51), (1, 1, 64, 64), (2, 3, 9, 7)])
+def test_compiled_pull_push_equals_the_torch_steps(shape):
+    """The CPU's compiled pull and push levels give torch's pooling and exact-2x bilinear upsampling
+    numbers (odd sizes padded with an empty row and column); float64 takes the torch steps."""
+    torch.manual_seed(1)
+    values = torch.rand(shape)
+    known = (torch.rand(shape[0], 1, *shape[2:]) > 0.6).float() * torch.rand(shape[0], 1, *shape[2:]) * 1.5
+    compiled = pull_push(values, known)
+    steps = pull_push(values.double(), known.double())
+    assert torch.allclose(compiled.double(), steps, atol=1e-5)

@@ -305,8 +305,17 @@ def _pull_push_sums(weighted: Tensor, weight: Tensor) -> Tensor:
 def _pull(weighted: Tensor, weight: Tensor, levels: int | None = None) -> list[tuple[Tensor, Tensor]]:
     """Levels 0..``levels`` (default: until a side is 1 px) of 2x2 sums of (weighted value, weight)."""
     pyramid = [(weighted, weight)]
+    compiled = _compiled(weighted, weight)
     while (len(pyramid) <= levels) if levels is not None else min(pyramid[-1][1].shape[-2:]) > 1:
         p, w = pyramid[-1]
+        if compiled:
+            from .._kernels.layers_numba import pull_level
+
+            size = ((p.shape[-2] + 1) // 2, (p.shape[-1] + 1) // 2)
+            p2, w2 = p.new_empty(p.shape[:2] + size), w.new_empty(w.shape[:2] + size)
+            pull_level(p[0].numpy(), w[0, 0].numpy(), p2[0].numpy(), w2[0, 0].numpy())
+            pyramid.append((p2, w2))
+            continue
         pad = (0, p.shape[-1] % 2, 0, p.shape[-2] % 2)
         pyramid.append((F.avg_pool2d(F.pad(p, pad), 2) * 4, F.avg_pool2d(F.pad(w, pad), 2) * 4))
     return pyramid
@@ -315,10 +324,23 @@ def _pull(weighted: Tensor, weight: Tensor, levels: int | None = None) -> list[t
 def _push(pyramid: list[tuple[Tensor, Tensor]], filled: Tensor) -> Tensor:
     """``filled`` (the level above the last of ``pyramid``) pushed down through the pyramid to level 0."""
     for p, w in reversed(pyramid):
+        if _compiled(p, w) and filled.dtype == p.dtype:
+            from .._kernels.layers_numba import push_level
+
+            out = torch.empty_like(p)
+            push_level(p[0].numpy(), w[0, 0].numpy(), filled[0].contiguous().numpy(), out[0].numpy())
+            filled = out
+            continue
         up = F.interpolate(filled, scale_factor=2, mode="bilinear", align_corners=False)
         confidence = w.clamp(0.0, 1.0)
         filled = confidence * (p / w.clamp_min(1e-12)) + (1 - confidence) * up[..., :p.shape[-2], :p.shape[-1]]
     return filled
+
+
+def _compiled(p: Tensor, w: Tensor) -> bool:
+    """Whether the pull-push steps run compiled (``_kernels.layers_numba``): one image, float32, on the CPU."""
+    return (p.device.type == "cpu" and p.dtype == torch.float32 and w.dtype == torch.float32 and p.shape[0] == 1
+            and w.shape[0] == 1 and p.is_contiguous() and w.is_contiguous() and not p.requires_grad)
 
 
 # ------------------------------------------------------------------------------------------- blurring
@@ -594,7 +616,10 @@ def _layers_composite(encoded: Tensor, coc: Tensor, aperture: Aperture, options:
 def _layer_rows(encoded: Tensor, coc: Tensor, centres: np.ndarray, k: int, softness: float,
                 split: SubjectSplit | None, s: int, a: int, b: int) -> tuple[Tensor, Tensor] | None:
     """Layer k on rows a..b at 1/s resolution: premultiplied colour + alpha, and where it is known (1) or
-    hidden behind a jump (0). None when it has neither weight nor hidden pixels there (it adds nothing)."""
+    hidden behind a jump (0). None when it has neither weight nor hidden pixels there (it adds nothing).
+    On the CPU without a matte, one compiled pass (:func:`_layer_rows_compiled`, equal to these steps)."""
+    if split is None and encoded.device.type == "cpu" and encoded.dtype == torch.float32:
+        return _layer_rows_compiled(encoded, coc, centres, k, softness, s, a, b)
     if split is None:
         weight, share, hidden = layer_weights(coc[..., a:b, :], centres, k, softness)
         colour = encoded[..., a:b, :] * share
@@ -611,6 +636,32 @@ def _layer_rows(encoded: Tensor, coc: Tensor, centres: np.ndarray, k: int, softn
         known = _area_down(known, s)
         premult = premult / known.clamp_min(1e-12) * (known > 0)
     return premult, known
+
+
+def _layer_rows_compiled(encoded: Tensor, coc: Tensor, centres: np.ndarray, k: int, softness: float, s: int,
+                         a: int, b: int) -> tuple[Tensor, Tensor] | None:
+    """:func:`_layer_rows` without a matte in one compiled pass (``_kernels.layers_numba``)."""
+    from .._kernels.layers_numba import layer_down
+
+    def ramp(j: int) -> tuple[float, float]:     # _cumulative's midpoint and width; width 0 = "all 1"
+        if j >= len(centres) - 1:
+            return 0.0, 0.0
+        lo, hi = float(centres[j]), float(centres[j + 1])
+        return 0.5 * (lo + hi), max(softness * (hi - lo), 1e-6)
+
+    mid_k, width_k = ramp(k)
+    mid_prev, width_prev = ramp(k - 1) if k > 0 else (0.0, -1.0)     # width < 0 = "all 0"
+    hidden_from = float(np.float32(centres[k + 2])) if k + 2 < len(centres) else math.inf   # torch compares in float32
+    image = encoded[0, :, a:b].numpy()
+    radius = coc[0, 0, a:b].numpy()
+    h, w = -(-(b - a) // s), -(-radius.shape[1] // s)
+    premult = np.empty((4, h, w), np.float32)
+    known = np.empty((h, w), np.float32)
+    weighted, hidden = layer_down(image, radius, s, mid_k, width_k, mid_prev, width_prev, hidden_from, premult,
+                                  known)
+    if not weighted and not hidden:
+        return None
+    return torch.from_numpy(premult)[None], torch.from_numpy(known)[None, None]
 
 
 def _split_rows(split: SubjectSplit, a: int, b: int) -> SubjectSplit:

@@ -1,0 +1,115 @@
+"""One layer of the layered renderer at 1/s resolution, compiled: the same numbers as the torch steps in
+``render.classical.layered._layer_rows`` (weights, over-compositing share, hidden mask, premultiplied
+colour, area-downsampling of the known part), in one pass over the photo instead of about twenty.
+
+Per pixel: C_k and C_{k-1} are the clamped ramps of ``_cumulative`` (``width`` <= 0 stands for "all 1",
+resp. "all 0"), the weight is their difference, the share weight / C_k, and the pixel is hidden when its
+radius is at or beyond ``hidden_from``. Each s x s block (the frame's last row and column repeated past its
+edge, as torch's replicate padding does) sums premultiplied colour and share over its known pixels and
+divides by their count.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+
+@numba.njit(cache=True, inline="always")
+def _ramp(value: float, mid: float, width: float, empty: float) -> float:
+    if width <= 0.0:
+        return empty
+    return min(max((mid + 0.5 * width - value) / width, 0.0), 1.0)
+
+
+@numba.njit(cache=True, parallel=True)
+def layer_down(image, coc, s, mid_k, width_k, mid_prev, width_prev, hidden_from, premult, known):
+    """Fill ``premult (4, h, w)`` and ``known (h, w)`` (h, w = ceil(H / s), ceil(W / s)) for one layer;
+    returns (any weight > 0, any hidden pixel) over the full-resolution pixels."""
+    height, width = coc.shape
+    h, w = known.shape
+    any_weight = np.zeros(h, np.bool_)
+    any_hidden = np.zeros(h, np.bool_)
+    for by in numba.prange(h):
+        for bx in range(w):
+            c0 = c1 = c2 = a = 0.0
+            count = 0.0
+            for dy in range(s):
+                y = min(by * s + dy, height - 1)
+                for dx in range(s):
+                    x = min(bx * s + dx, width - 1)
+                    r = coc[y, x]
+                    c_k = _ramp(r, mid_k, width_k, 1.0)
+                    weight = c_k - _ramp(r, mid_prev, width_prev, 0.0)
+                    if weight > 0.0:
+                        any_weight[by] = True
+                    if r >= hidden_from:
+                        any_hidden[by] = True
+                        continue
+                    count += 1.0
+                    if c_k > 0.0:
+                        share = weight / max(c_k, 1e-12)
+                        c0 += image[0, y, x] * share
+                        c1 += image[1, y, x] * share
+                        c2 += image[2, y, x] * share
+                        a += share
+            known[by, bx] = count / (s * s)
+            inv = 1.0 / count if count > 0.0 else 0.0
+            premult[0, by, bx] = c0 * inv
+            premult[1, by, bx] = c1 * inv
+            premult[2, by, bx] = c2 * inv
+            premult[3, by, bx] = a * inv
+    return any_weight.any(), any_hidden.any()
+
+
+@numba.njit(cache=True, parallel=True)
+def pull_level(p, w, p_out, w_out):
+    """One pull step: 2x2 sums of ``p (C, H, W)`` and ``w (H, W)`` into ``p_out (C, h, w)``, ``w_out (h, w)``
+    (h, w = ceil(H / 2), ceil(W / 2); an odd size counts an empty row or column, as a zero pad does)."""
+    channels, height, width = p.shape
+    h, w2 = w_out.shape
+    for y in numba.prange(h):
+        for x in range(w2):
+            total = 0.0
+            for dy in range(2):
+                yy = 2 * y + dy
+                if yy >= height:
+                    continue
+                for dx in range(2):
+                    xx = 2 * x + dx
+                    if xx < width:
+                        total += w[yy, xx]
+            w_out[y, x] = total
+            for c in range(channels):
+                total = 0.0
+                for dy in range(2):
+                    yy = 2 * y + dy
+                    if yy >= height:
+                        continue
+                    for dx in range(2):
+                        xx = 2 * x + dx
+                        if xx < width:
+                            total += p[c, yy, xx]
+                p_out[c, y, x] = total
+
+
+@numba.njit(cache=True, parallel=True)
+def push_level(p, w, coarse, out):
+    """One push step: each pixel keeps its own mean p / w in proportion to its confidence min(w, 1) and
+    takes the rest from ``coarse`` upsampled exactly 2x (bilinear, half-pixel centres, edges clamped: torch's
+    ``interpolate(scale_factor=2, mode="bilinear", align_corners=False)``)."""
+    channels, height, width = p.shape
+    ch, cw = coarse.shape[1], coarse.shape[2]
+    for y in numba.prange(height):
+        j = y // 2
+        j2 = max(j - 1, 0) if y % 2 == 0 else min(j + 1, ch - 1)
+        for x in range(width):
+            i = x // 2
+            i2 = max(i - 1, 0) if x % 2 == 0 else min(i + 1, cw - 1)
+            weight = w[y, x]
+            confidence = min(max(weight, 0.0), 1.0)
+            inv = 1.0 / max(weight, 1e-12)
+            for c in range(channels):
+                up = (0.75 * (0.75 * coarse[c, j, i] + 0.25 * coarse[c, j, i2])
+                      + 0.25 * (0.75 * coarse[c, j2, i] + 0.25 * coarse[c, j2, i2]))
+                out[c, y, x] = confidence * (p[c, y, x] * inv) + (1.0 - confidence) * up
