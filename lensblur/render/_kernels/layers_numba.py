@@ -113,3 +113,59 @@ def push_level(p, w, coarse, out):
                 up = (0.75 * (0.75 * coarse[c, j, i] + 0.25 * coarse[c, j, i2])
                       + 0.25 * (0.75 * coarse[c, j2, i] + 0.25 * coarse[c, j2, i2]))
                 out[c, y, x] = confidence * (p[c, y, x] * inv) + (1.0 - confidence) * up
+
+
+@numba.njit(cache=True)
+def _covered(alpha):
+    """Per row, the columns where ``alpha (H, W)`` is above 0, as (row offsets, columns)."""
+    height, width = alpha.shape
+    offsets = np.zeros(height + 1, np.int64)
+    for y in range(height):
+        n = 0
+        for x in range(width):
+            if alpha[y, x] > 0.0:
+                n += 1
+        offsets[y + 1] = offsets[y] + n
+    columns = np.empty(offsets[height], np.int64)
+    for y in range(height):
+        n = offsets[y]
+        for x in range(width):
+            if alpha[y, x] > 0.0:
+                columns[n] = x
+                n += 1
+    return offsets, columns
+
+
+@numba.njit(cache=True, parallel=True)
+def correlate_sparse(x, kernel, out):
+    """``out (C, H, W) = `` the zero-padded correlation of ``x (C, H, W)`` with ``kernel (K, K)`` (K odd),
+    visiting only the sources whose last channel (a layer's alpha) is above 0. Each thread owns whole
+    output rows and reads the kernel's rows of sources for each: no two threads write one pixel."""
+    channels, height, width = x.shape
+    size = kernel.shape[0]
+    half = size // 2
+    first = np.full(size, size, np.int64)   # each kernel row's nonzero columns
+    last = np.full(size, -1, np.int64)
+    for i in range(size):
+        for j in range(size):
+            if kernel[i, j] != 0.0:
+                first[i] = min(first[i], j)
+                last[i] = max(last[i], j)
+    offsets, columns = _covered(x[channels - 1])
+    for y in numba.prange(height):
+        for c in range(channels):
+            row = out[c, y]
+            row[:] = 0.0
+            for i in range(size):
+                sy = y + i - half
+                if sy < 0 or sy >= height or first[i] > last[i]:
+                    continue
+                source = x[c, sy]
+                taps = kernel[i]
+                for n in range(offsets[sy], offsets[sy + 1]):
+                    sx = columns[n]
+                    value = source[sx]
+                    lo = max(first[i], sx + half - width + 1)    # output column sx - j + half inside the row
+                    hi = min(last[i], sx + half)
+                    for j in range(lo, hi + 1):
+                        row[sx - j + half] += taps[j] * value

@@ -51,6 +51,7 @@ __all__ = ["LayeredOptions", "layer_centres", "layer_weights", "layered_blur", "
            "subject_split", "unmix_colours", "matte_to_photo"]
 
 
+RIM_MAX_RADIUS_PX = 8.0    # full-resolution layers up to this radius fill their hidden part only near its rim
 MAX_SOFT_EDGE_PX = 64      # sharpening windows up to 129 px (the separable max filter's exact range)
 COARSE_BLOCK_PX = 16       # the layered fill's strip-exact split: pyramid levels at and above 16-px blocks
 STRIP_PIXELS = 4_000_000   # a strip of the layered composite holds about this many pixels with its margins
@@ -376,6 +377,43 @@ def _blur(x: Tensor, kernel: np.ndarray) -> Tensor:
     spectrum = torch.fft.rfft2(x.reshape(n * c, 1, h, w), s=size) * torch.fft.rfft2(weights.flip(0, 1), s=size)
     out = torch.fft.irfft2(spectrum, s=size)[..., kh // 2:kh // 2 + h, kw // 2:kw // 2 + w].clamp_min(0.0)
     return (out / _inside_mass(weights, h, w).clamp_min(1e-12)).reshape(n, c, h, w)
+
+
+def _blur_sparse(x: Tensor, kernel: np.ndarray) -> Tensor:
+    """:func:`_blur` by direct correlation over the pixels a layer covers (alpha > 0), compiled: for a small
+    footprint and a layer that covers a small part of the frame (a layer near focus, its hidden part filled
+    only near the occluders' edges) far cheaper than a frame-sized FFT; equal to it within round-off."""
+    from .._kernels.layers_numba import correlate_sparse
+
+    weights = torch.as_tensor(np.ascontiguousarray(kernel), dtype=x.dtype)
+    weights = weights / weights.sum()
+    out = torch.empty_like(x)
+    correlate_sparse(x[0].contiguous().numpy(), weights.numpy(), out[0].numpy())
+    return out / _inside_mass(weights, *x.shape[-2:]).clamp_min(1e-12)
+
+
+def _sparse_is_cheaper(x: Tensor, kernel: np.ndarray) -> bool:
+    """Whether :func:`_blur_sparse` beats the FFT: its work is (covered pixels) x (footprint taps), the FFT's
+    about (padded pixels) x log2(padded pixels), at about the same cost per step on this CPU (measured at
+    1080p: 15 % covered, 9 x 9 footprint: 62 ms against 110 ms)."""
+    if not (x.device.type == "cpu" and x.dtype == torch.float32 and x.shape[0] == 1 and not x.requires_grad):
+        return False
+    h, w = x.shape[-2:]
+    padded = (h + kernel.shape[0]) * (w + kernel.shape[1])
+    covered = int((x[:, -1] > 0).sum())
+    return covered * int((kernel > 0).sum()) < padded * math.log2(padded)
+
+
+def _near_known(known: Tensor, reach: float) -> Tensor:
+    """1 within about ``reach`` px of a known pixel of a layer, 0 farther inside its hidden part: where the
+    hidden background can be seen at all. The occluders hiding it have radius at most r_front, so beyond
+    r_k + r_front of their edge they cover it whole and the fill there is never seen; leaving it empty keeps
+    the layer's covered area small (:func:`_blur_sparse`). Grown on 4-px cells, a superset by up to 11 px."""
+    cell = 4
+    h, w = known.shape[-2:]
+    coarse = F.max_pool2d(F.pad((known > 0).to(known.dtype), (0, (-w) % cell, 0, (-h) % cell)), cell)
+    grown = _dilate(coarse, 2 * (math.ceil(reach / cell) + 1) + 1)
+    return grown.repeat_interleave(cell, dim=-2).repeat_interleave(cell, dim=-1)[..., :h, :w]
 
 
 def _inside_mass(weights: Tensor, h: int, w: int) -> Tensor:
@@ -709,6 +747,8 @@ def _composite_rows(layer, centres: np.ndarray, scales: list[int], aperture: Ape
     resolution are composited at that resolution and upsampled once ("over" is associative)."""
     colour = cover = None
     group: list = [scales[0], None, None]       # [s, premultiplied colour, coverage] of the current run
+    # the largest radius of the layers that can hide layer k (k + 2 and nearer)
+    in_front = [max((abs(float(c)) for c in centres[k + 2:]), default=0.0) for k in range(len(centres))]
 
     def flush() -> None:
         nonlocal colour, cover
@@ -745,9 +785,12 @@ def _composite_rows(layer, centres: np.ndarray, scales: list[int], aperture: Ape
                 pyramid = _pull(source * known, known, int(math.log2(factor)))
                 top = pyramid.pop()[0]
                 filled = _push(pyramid, coarse[..., :top.shape[-2], :])
+            if s == 1 and abs(radius) <= RIM_MAX_RADIUS_PX:
+                filled = filled * _near_known(known, abs(radius) + in_front[k] + 2.0)
             premult = known * premult + (1 - known) * filled
         if abs(radius) / s >= MIN_RADIUS_PX * 0.999 and radius != 0:
-            premult = _blur(premult, _kernel(abs(radius) / s, aperture, foreground=radius > 0))
+            kernel = _kernel(abs(radius) / s, aperture, foreground=radius > 0)
+            premult = _blur_sparse(premult, kernel) if _sparse_is_cheaper(premult, kernel) else _blur(premult, kernel)
         alpha = premult[:, -1:].clamp(0.0, 1.0)
         if group[1] is None:
             group[1], group[2] = premult[:, :-1], alpha
