@@ -454,3 +454,22 @@ def test_compiled_pull_push_equals_the_torch_steps(shape):
     compiled = pull_push(values, known)
     steps = pull_push(values.double(), known.double())
     assert torch.allclose(compiled.double(), steps, atol=1e-5)
+
+
+@pytest.mark.parametrize("restricted", [False, True])
+def test_compiled_fill_equals_the_torch_steps(restricted):
+    """The CPU's fused last push level and mixing give the torch steps' layer, with and without the mask
+    that keeps the fill near the occluders' edges; known pixels keep their values exactly."""
+    from lensblur.render.classical.layered import _fill_hidden
+
+    torch.manual_seed(2)
+    h, w = 45, 38
+    premult = torch.rand(1, 4, h, w)
+    known = torch.ones(1, 1, h, w)
+    known[..., 10:30, 5:25] = 0.0
+    known[..., 35:, 30:] = 0.4                         # a fractional edge (a layer at reduced resolution)
+    near = (torch.rand(1, 1, h, w) > 0.5).float() if restricted else None
+    compiled = _fill_hidden(premult, known, None, near)
+    steps = _fill_hidden(premult.double(), known.double(), None, None if near is None else near.double())
+    assert torch.allclose(compiled.double(), steps, atol=1e-5)
+    assert torch.equal(compiled[known.expand_as(premult) == 1], premult[known.expand_as(premult) == 1])

@@ -169,3 +169,31 @@ def correlate_sparse(x, kernel, out):
                     hi = min(last[i], sx + half)
                     for j in range(lo, hi + 1):
                         row[sx - j + half] += taps[j] * value
+
+
+@numba.njit(cache=True, parallel=True)
+def finish_fill(premult, source, known, coarse, near, out):
+    """The last push level fused with the fill's use: a layer's known pixels keep ``premult``; elsewhere
+    the fill, ``known``·source + (1 − known)·(``coarse`` upsampled 2x, as in :func:`push_level`), times
+    ``near`` (where the hidden part can be seen), mixed in by 1 − known. ``known`` in [0, 1] is also the
+    level's weight, so its confidence is itself and its mean is ``source``."""
+    channels, height, width = premult.shape
+    ch, cw = coarse.shape[1], coarse.shape[2]
+    for y in numba.prange(height):
+        j = y // 2
+        j2 = max(j - 1, 0) if y % 2 == 0 else min(j + 1, ch - 1)
+        for x in range(width):
+            kn = known[y, x]
+            if kn >= 1.0:
+                for c in range(channels):
+                    out[c, y, x] = premult[c, y, x]
+                continue
+            i = x // 2
+            i2 = max(i - 1, 0) if x % 2 == 0 else min(i + 1, cw - 1)
+            confidence = min(max(kn, 0.0), 1.0)
+            for c in range(channels):
+                up = (0.75 * (0.75 * coarse[c, j, i] + 0.25 * coarse[c, j, i2])
+                      + 0.25 * (0.75 * coarse[c, j2, i] + 0.25 * coarse[c, j2, i2]))
+                own = source[c, y, x] if kn > 0.0 else 0.0
+                filled = (confidence * own + (1.0 - confidence) * up) * near[y, x]
+                out[c, y, x] = kn * premult[c, y, x] + (1.0 - kn) * filled

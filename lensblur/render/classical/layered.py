@@ -777,17 +777,10 @@ def _composite_rows(layer, centres: np.ndarray, scales: list[int], aperture: Ape
             continue
         premult, known = got
         if bool((known < 1).any()):
-            source = _no_lights(premult)
-            if fills is None:
-                filled = pull_push(source, known)
-            else:
-                coarse, factor = fills[k]
-                pyramid = _pull(source * known, known, int(math.log2(factor)))
-                top = pyramid.pop()[0]
-                filled = _push(pyramid, coarse[..., :top.shape[-2], :])
+            near = None
             if s == 1 and abs(radius) <= RIM_MAX_RADIUS_PX:
-                filled = filled * _near_known(known, abs(radius) + in_front[k] + 2.0)
-            premult = known * premult + (1 - known) * filled
+                near = _near_known(known, abs(radius) + in_front[k] + 2.0)
+            premult = _fill_hidden(premult, known, None if fills is None else fills[k], near)
         if abs(radius) / s >= MIN_RADIUS_PX * 0.999 and radius != 0:
             kernel = _kernel(abs(radius) / s, aperture, foreground=radius > 0)
             premult = _blur_sparse(premult, kernel) if _sparse_is_cheaper(premult, kernel) else _blur(premult, kernel)
@@ -801,6 +794,35 @@ def _composite_rows(layer, centres: np.ndarray, scales: list[int], aperture: Ape
     if colour is None:
         raise AssertionError("no layer has any weight")   # every pixel's weights sum to 1
     return colour / cover.clamp_min(1e-6)
+
+
+def _fill_hidden(premult: Tensor, known: Tensor, coarse: tuple[Tensor, int] | None, near: Tensor | None) -> Tensor:
+    """A layer with its hidden part (known < 1) filled by pull-push from its known part, colour held at or
+    below white (:func:`_no_lights`), the fill kept only where ``near`` (None: everywhere). With ``coarse``
+    (a strip's share of the frame's fill at the block level and the block's size in this layer's pixels)
+    the pyramid stops at the blocks and is pushed down from there. On the CPU the last push level and the
+    mixing run in one compiled pass (``_kernels.layers_numba.finish_fill``; equal to these steps, tested)."""
+    source = _no_lights(premult)
+    if coarse is None:
+        pyramid = _pull(source * known, known)
+        p, w = pyramid.pop()
+        top = p / w.clamp_min(1e-12) * (w > 0)
+    else:
+        pyramid = _pull(source * known, known, int(math.log2(coarse[1])))
+        top = coarse[0][..., :pyramid.pop()[0].shape[-2], :]
+    if len(pyramid) > 1 and _compiled(premult, known) and premult.is_contiguous():
+        from .._kernels.layers_numba import finish_fill
+
+        level1 = _push(pyramid[1:], top)
+        mask = near if near is not None else torch.ones_like(known)
+        out = torch.empty_like(premult)
+        finish_fill(premult[0].numpy(), source[0].numpy(), known[0, 0].numpy(), level1[0].contiguous().numpy(),
+                    mask[0, 0].contiguous().numpy(), out[0].numpy())
+        return out
+    filled = _push(pyramid, top)
+    if near is not None:
+        filled = filled * near
+    return known * premult + (1 - known) * filled
 
 
 def _no_lights(premult: Tensor) -> Tensor:
