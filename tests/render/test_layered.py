@@ -473,3 +473,24 @@ def test_compiled_fill_equals_the_torch_steps(restricted):
     steps = _fill_hidden(premult.double(), known.double(), None, None if near is None else near.double())
     assert torch.allclose(compiled.double(), steps, atol=1e-5)
     assert torch.equal(compiled[known.expand_as(premult) == 1], premult[known.expand_as(premult) == 1])
+
+
+def test_sparse_blur_equals_the_fft_blur_and_where_wanted_only_there():
+    """The compiled direct correlation over a layer's covered pixels equals the FFT blur (border
+    normalisation included) for round and bladed footprints; given where the output is wanted, it is
+    still equal there and skips sources that cannot reach it."""
+    from lensblur.render.classical.layered import _blur, _blur_sparse, _kernel
+
+    torch.manual_seed(3)
+    x = torch.rand(1, 4, 70, 90) * (torch.rand(1, 1, 70, 90) < 0.2)
+    wanted = torch.zeros(1, 1, 70, 90)
+    wanted[..., 5:20, 60:80] = 1.0
+    for aperture in (CIRCLE, Aperture(blades=5, rotation_deg=20)):
+        for radius in (1.5, 4.5, 11.0):
+            kernel = _kernel(radius, aperture, foreground=True)
+            fft = _blur(x, kernel)
+            assert float((_blur_sparse(x, kernel) - fft).abs().max()) < 1e-5
+            part = _blur_sparse(x, kernel, wanted)
+            inside = wanted.expand_as(x) > 0
+            assert float((part - fft)[inside].abs().max()) < 1e-5
+    assert float((part - fft)[..., 50:, :30].abs().max()) > 0.1   # far from it: sources skipped

@@ -116,31 +116,34 @@ def push_level(p, w, coarse, out):
 
 
 @numba.njit(cache=True)
-def _covered(alpha):
-    """Per row, the columns where ``alpha (H, W)`` is above 0, as (row offsets, columns)."""
+def _covered(alpha, wanted, tile):
+    """Per row, the columns where ``alpha (H, W)`` is above 0 in a ``wanted`` tile (``tile`` px square), as
+    (row offsets, columns)."""
     height, width = alpha.shape
     offsets = np.zeros(height + 1, np.int64)
     for y in range(height):
         n = 0
         for x in range(width):
-            if alpha[y, x] > 0.0:
+            if alpha[y, x] > 0.0 and wanted[y // tile, x // tile]:
                 n += 1
         offsets[y + 1] = offsets[y] + n
     columns = np.empty(offsets[height], np.int64)
     for y in range(height):
         n = offsets[y]
         for x in range(width):
-            if alpha[y, x] > 0.0:
+            if alpha[y, x] > 0.0 and wanted[y // tile, x // tile]:
                 columns[n] = x
                 n += 1
     return offsets, columns
 
 
 @numba.njit(cache=True, parallel=True)
-def correlate_sparse(x, kernel, out):
+def correlate_sparse(x, kernel, wanted, tile, out):
     """``out (C, H, W) = `` the zero-padded correlation of ``x (C, H, W)`` with ``kernel (K, K)`` (K odd),
-    visiting only the sources whose last channel (a layer's alpha) is above 0. Each thread owns whole
-    output rows and reads the kernel's rows of sources for each: no two threads write one pixel."""
+    visiting only the sources whose last channel (a layer's alpha) is above 0 and that lie in a ``wanted``
+    tile (``tile`` px square; the caller wants the output only within the kernel's reach of those tiles).
+    Each thread owns whole output rows and reads the kernel's rows of sources for each: no two threads
+    write one pixel."""
     channels, height, width = x.shape
     size = kernel.shape[0]
     half = size // 2
@@ -151,7 +154,7 @@ def correlate_sparse(x, kernel, out):
             if kernel[i, j] != 0.0:
                 first[i] = min(first[i], j)
                 last[i] = max(last[i], j)
-    offsets, columns = _covered(x[channels - 1])
+    offsets, columns = _covered(x[channels - 1], wanted, tile)
     for y in numba.prange(height):
         for c in range(channels):
             row = out[c, y]

@@ -379,16 +379,26 @@ def _blur(x: Tensor, kernel: np.ndarray) -> Tensor:
     return (out / _inside_mass(weights, h, w).clamp_min(1e-12)).reshape(n, c, h, w)
 
 
-def _blur_sparse(x: Tensor, kernel: np.ndarray) -> Tensor:
+def _blur_sparse(x: Tensor, kernel: np.ndarray, wanted: Tensor | None = None) -> Tensor:
     """:func:`_blur` by direct correlation over the pixels a layer covers (alpha > 0), compiled: for a small
     footprint and a layer that covers a small part of the frame (a layer near focus, its hidden part filled
-    only near the occluders' edges) far cheaper than a frame-sized FFT; equal to it within round-off."""
+    only near the occluders' edges) far cheaper than a frame-sized FFT; equal to it within round-off.
+
+    ``wanted``: the output is needed only there (the band, (1, 1, H, W)); sources that cannot reach it
+    (16-px tiles farther than the kernel from any wanted tile) are skipped, and the result elsewhere is
+    not the blur."""
     from .._kernels.layers_numba import correlate_sparse
 
     weights = torch.as_tensor(np.ascontiguousarray(kernel), dtype=x.dtype)
     weights = weights / weights.sum()
+    tile = COARSE_BLOCK_PX
+    if wanted is None:
+        tiles = torch.ones(1, 1, *(-(-n // tile) for n in x.shape[-2:]))
+    else:
+        tiles = F.max_pool2d((wanted > 0).to(x.dtype), tile, ceil_mode=True)
+        tiles = _dilate(tiles, 2 * math.ceil(kernel.shape[0] / 2 / tile) + 1)
     out = torch.empty_like(x)
-    correlate_sparse(x[0].contiguous().numpy(), weights.numpy(), out[0].numpy())
+    correlate_sparse(x[0].contiguous().numpy(), weights.numpy(), tiles[0, 0].numpy() > 0, tile, out[0].numpy())
     return out / _inside_mass(weights, *x.shape[-2:]).clamp_min(1e-12)
 
 
@@ -645,7 +655,8 @@ def _layers_composite(encoded: Tensor, coc: Tensor, aperture: Aperture, options:
         a, b = max(0, y0 - margin), min(height, y1 + margin)
         fills = None if coarse is None else {k: (fill[..., a // block:, :], block // scales[k])
                                              for k, fill in coarse.items()}
-        composite = _composite_rows(layer, centres, scales, aperture, a, b, width, fills, bar)
+        composite = _composite_rows(layer, centres, scales, aperture, a, b, width, fills, bar,
+                                    None if band is None else band[..., a:b, :])
         out[..., y0:y1, :] = composite[..., y0 - a:y1 - a, :]
     bar.close()
     return out
@@ -742,9 +753,11 @@ def _coarse_fills(layer, count: int, strips: list[tuple[int, int]], block: int, 
 
 
 def _composite_rows(layer, centres: np.ndarray, scales: list[int], aperture: Aperture, a: int, b: int,
-                    width: int, fills: dict | None, bar) -> Tensor:
+                    width: int, fills: dict | None, bar, band_rows: Tensor | None = None) -> Tensor:
     """Steps 3-5 on rows a..b: fill, blur and composite every layer far to near; runs of layers of one
-    resolution are composited at that resolution and upsampled once ("over" is associative)."""
+    resolution are composited at that resolution and upsampled once ("over" is associative). With
+    ``band_rows`` (the band on these rows) the result is needed only where it is above 0: full-resolution
+    layers skip the sources that cannot reach it, and elsewhere the result is not the composite."""
     colour = cover = None
     group: list = [scales[0], None, None]       # [s, premultiplied colour, coverage] of the current run
     # the largest radius of the layers that can hide layer k (k + 2 and nearer)
@@ -783,7 +796,10 @@ def _composite_rows(layer, centres: np.ndarray, scales: list[int], aperture: Ape
             premult = _fill_hidden(premult, known, None if fills is None else fills[k], near)
         if abs(radius) / s >= MIN_RADIUS_PX * 0.999 and radius != 0:
             kernel = _kernel(abs(radius) / s, aperture, foreground=radius > 0)
-            premult = _blur_sparse(premult, kernel) if _sparse_is_cheaper(premult, kernel) else _blur(premult, kernel)
+            if _sparse_is_cheaper(premult, kernel):
+                premult = _blur_sparse(premult, kernel, band_rows if s == 1 else None)
+            else:
+                premult = _blur(premult, kernel)
         alpha = premult[:, -1:].clamp(0.0, 1.0)
         if group[1] is None:
             group[1], group[2] = premult[:, :-1], alpha
