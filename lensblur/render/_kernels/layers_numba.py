@@ -157,29 +157,42 @@ def correlate_sparse(x, kernel, wanted, tile, out):
     offsets, columns = _covered(x[channels - 1], wanted, tile)
     for y in numba.prange(height):
         for c in range(channels):
-            row = out[c, y]
-            row[:] = 0.0
-            for i in range(size):
-                sy = y + i - half
-                if sy < 0 or sy >= height or first[i] > last[i]:
-                    continue
-                source = x[c, sy]
-                taps = kernel[i]
-                for n in range(offsets[sy], offsets[sy + 1]):
-                    sx = columns[n]
-                    value = source[sx]
-                    lo = max(first[i], sx + half - width + 1)    # output column sx - j + half inside the row
-                    hi = min(last[i], sx + half)
+            out[c, y, :] = 0.0
+        for i in range(size):
+            sy = y + i - half
+            if sy < 0 or sy >= height or first[i] > last[i]:
+                continue
+            taps = kernel[i]
+            for n in range(offsets[sy], offsets[sy + 1]):
+                sx = columns[n]
+                lo = max(first[i], sx + half - width + 1)    # output column sx - j + half inside the row
+                hi = min(last[i], sx + half)
+                if channels == 4:      # a layer: premultiplied colour and alpha, one pass for all four
+                    v0 = x[0, sy, sx]
+                    v1 = x[1, sy, sx]
+                    v2 = x[2, sy, sx]
+                    v3 = x[3, sy, sx]
                     for j in range(lo, hi + 1):
-                        row[sx - j + half] += taps[j] * value
+                        q = sx - j + half
+                        t = taps[j]
+                        out[0, y, q] += t * v0
+                        out[1, y, q] += t * v1
+                        out[2, y, q] += t * v2
+                        out[3, y, q] += t * v3
+                else:
+                    for c in range(channels):
+                        value = x[c, sy, sx]
+                        for j in range(lo, hi + 1):
+                            out[c, y, sx - j + half] += taps[j] * value
 
 
 @numba.njit(cache=True, parallel=True)
-def finish_fill(premult, source, known, coarse, near, out):
+def finish_fill(premult, known, coarse, near, out):
     """The last push level fused with the fill's use: a layer's known pixels keep ``premult``; elsewhere
     the fill, ``known``·source + (1 − known)·(``coarse`` upsampled 2x, as in :func:`push_level`), times
     ``near`` (where the hidden part can be seen), mixed in by 1 − known. ``known`` in [0, 1] is also the
-    level's weight, so its confidence is itself and its mean is ``source``."""
+    level's weight, so its confidence is itself and its mean is the source: ``premult`` with each colour
+    held at or below the alpha (no lights brighter than white smeared into the fill)."""
     channels, height, width = premult.shape
     ch, cw = coarse.shape[1], coarse.shape[2]
     for y in numba.prange(height):
@@ -197,6 +210,34 @@ def finish_fill(premult, source, known, coarse, near, out):
             for c in range(channels):
                 up = (0.75 * (0.75 * coarse[c, j, i] + 0.25 * coarse[c, j, i2])
                       + 0.25 * (0.75 * coarse[c, j2, i] + 0.25 * coarse[c, j2, i2]))
-                own = source[c, y, x] if kn > 0.0 else 0.0
+                own = min(premult[c, y, x], premult[channels - 1, y, x]) if kn > 0.0 else 0.0
                 filled = (confidence * own + (1.0 - confidence) * up) * near[y, x]
                 out[c, y, x] = kn * premult[c, y, x] + (1.0 - kn) * filled
+
+
+@numba.njit(cache=True, parallel=True)
+def pull_first(premult, known, p_out, w_out):
+    """The fill's first pull step from the layer itself: 2x2 sums of source·known and known, the source
+    being ``premult`` with each colour held at or below the alpha (as :func:`finish_fill` reads it)."""
+    channels, height, width = premult.shape
+    h, w2 = w_out.shape
+    for y in numba.prange(h):
+        for x in range(w2):
+            total = 0.0
+            for c in range(channels):
+                p_out[c, y, x] = 0.0
+            for dy in range(2):
+                yy = 2 * y + dy
+                if yy >= height:
+                    continue
+                for dx in range(2):
+                    xx = 2 * x + dx
+                    if xx >= width:
+                        continue
+                    kn = known[yy, xx]
+                    total += kn
+                    alpha = premult[channels - 1, yy, xx]
+                    for c in range(channels - 1):
+                        p_out[c, y, x] += min(premult[c, yy, xx], alpha) * kn
+                    p_out[channels - 1, y, x] += alpha * kn
+            w_out[y, x] = total

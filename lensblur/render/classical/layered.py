@@ -550,47 +550,36 @@ def discontinuity_mask(coc_px: Tensor, *, jump_px: float = 2.0, feather_px: int 
     Returns:
         ``(B, 1, H, W)`` in [0, 1].
     """
-    big, small = _range(coc_px, 5)
-    jump = (big - small) > jump_px
-    if not bool(jump.any()):
-        return torch.zeros_like(coc_px)
-    strength = torch.ones_like(coc_px)
-    if spacing is not None:
-        step = spacing * torch.maximum(big.abs(), small.abs()) + jump_px
-        strength = ((big - small - jump_px) / step).clamp(0.0, 1.0)
-    reach = torch.maximum(big.abs(), small.abs()) + 2.0
-    return reach_band(torch.where(jump, reach, torch.zeros_like(reach)), strength, feather_px=feather_px)
+    from .._kernels.band_numba import jump_reach
+
+    radius = coc_px.detach().to("cpu", torch.float32).numpy()
+    reach, strength = np.empty_like(radius), np.empty_like(radius)
+    for b in range(radius.shape[0]):
+        jump_reach(radius[b, 0], float(jump_px), -1.0 if spacing is None else float(spacing), reach[b, 0],
+                   strength[b, 0])
+    return reach_band(torch.from_numpy(reach).to(coc_px), torch.from_numpy(strength).to(coc_px),
+                      feather_px=feather_px)
 
 
 def reach_band(reach: Tensor, strength: Tensor | None = None, *, feather_px: int = 4) -> Tensor:
     """Every pixel within ``reach (B, 1, H, W)`` px of a seed (a pixel with reach > 0), weighted by the
     seed's ``strength`` in [0, 1] (binned to quarters, each bin as strong as its strongest seed), then
-    feathered inwards by ``feather_px``: :func:`discontinuity_mask` without the jump detection."""
-    from .._kernels.band_numba import NONE, reach_slack
+    feathered inwards by ``feather_px``: :func:`discontinuity_mask` without the jump detection. Compiled
+    (``_kernels.band_numba``), on the CPU whatever the tensors' device."""
+    from .._kernels.band_numba import feather_inwards, reach_slack, seed_planes, weigh_planes
 
-    strength = torch.ones_like(reach) if strength is None else strength
-    strength = torch.where(reach > 0, strength, torch.zeros_like(strength))
-    bins = torch.ceil(strength * 4).to(torch.int64)        # 0 = no seed, 1..4 = strength in quarters
-    band = torch.zeros_like(reach)
-    for b in range(reach.shape[0]):
-        present = [int(v) for v in torch.unique(bins[b]) if v > 0]
-        if not present:
+    reach_np = reach.detach().to("cpu", torch.float32).numpy()
+    strength_np = (np.ones_like(reach_np) if strength is None
+                   else strength.detach().to("cpu", torch.float32).numpy())
+    band = np.zeros_like(reach_np)
+    for b in range(reach_np.shape[0]):
+        planes, weights = seed_planes(reach_np[b, 0], strength_np[b, 0])
+        if len(weights) == 0:
             continue
-        reach_b, bins_b = reach[b, 0].cpu().numpy(), bins[b, 0].cpu().numpy()
-        seeds = np.full((len(present),) + reach_b.shape, NONE, np.float32)
-        weights = []
-        for i, v in enumerate(present):
-            where = bins_b == v
-            seeds[i][where] = reach_b[where]
-            weights.append(float(strength[b, 0][bins[b, 0] == v].max()))
-        inside = torch.from_numpy(reach_slack(seeds) >= 0).to(reach.device)
-        value = torch.as_tensor(weights, dtype=reach.dtype, device=reach.device)[:, None, None]
-        band[b, 0] = (inside * value).amax(dim=0)
-    if feather_px > 0 and bool((band > 0).any()):
-        size = 2 * feather_px + 1
-        band = -_dilate(-band, size)
-        band = F.avg_pool2d(F.pad(band, (feather_px,) * 4, mode="replicate"), size, stride=1)
-    return band
+        weigh_planes(reach_slack(planes), weights, band[b, 0])
+        if feather_px > 0:
+            band[b, 0] = feather_inwards(band[b, 0], feather_px)
+    return torch.from_numpy(band).to(reach)
 
 
 def _dilate(mask: Tensor, size: int) -> Tensor:
@@ -816,29 +805,41 @@ def _fill_hidden(premult: Tensor, known: Tensor, coarse: tuple[Tensor, int] | No
     """A layer with its hidden part (known < 1) filled by pull-push from its known part, colour held at or
     below white (:func:`_no_lights`), the fill kept only where ``near`` (None: everywhere). With ``coarse``
     (a strip's share of the frame's fill at the block level and the block's size in this layer's pixels)
-    the pyramid stops at the blocks and is pushed down from there. On the CPU the last push level and the
-    mixing run in one compiled pass (``_kernels.layers_numba.finish_fill``; equal to these steps, tested)."""
-    source = _no_lights(premult)
-    if coarse is None:
-        pyramid = _pull(source * known, known)
-        p, w = pyramid.pop()
-        top = p / w.clamp_min(1e-12) * (w > 0)
-    else:
-        pyramid = _pull(source * known, known, int(math.log2(coarse[1])))
-        top = coarse[0][..., :pyramid.pop()[0].shape[-2], :]
-    if len(pyramid) > 1 and _compiled(premult, known) and premult.is_contiguous():
-        from .._kernels.layers_numba import finish_fill
+    the pyramid stops at the blocks and is pushed down from there. On the CPU the first pull level and the
+    last push level with the mixing run compiled (``_kernels.layers_numba.pull_first``, ``finish_fill``;
+    equal to these steps, tested)."""
+    levels = None if coarse is None else int(math.log2(coarse[1]))
+    if (_compiled(premult, known) and premult.is_contiguous() and min(premult.shape[-2:]) > 1
+            and (levels is None or levels >= 1)):
+        from .._kernels.layers_numba import finish_fill, pull_first
 
-        level1 = _push(pyramid[1:], top)
+        size = ((premult.shape[-2] + 1) // 2, (premult.shape[-1] + 1) // 2)
+        p1, w1 = premult.new_empty(premult.shape[:2] + size), known.new_empty(known.shape[:2] + size)
+        pull_first(premult[0].numpy(), known[0, 0].numpy(), p1[0].numpy(), w1[0, 0].numpy())
+        pyramid = _pull(p1, w1, None if levels is None else levels - 1)       # levels 1 and up
+        top = _top(pyramid, coarse)
+        level1 = _push(pyramid, top)
         mask = near if near is not None else torch.ones_like(known)
         out = torch.empty_like(premult)
-        finish_fill(premult[0].numpy(), source[0].numpy(), known[0, 0].numpy(), level1[0].contiguous().numpy(),
+        finish_fill(premult[0].numpy(), known[0, 0].numpy(), level1[0].contiguous().numpy(),
                     mask[0, 0].contiguous().numpy(), out[0].numpy())
         return out
+    source = _no_lights(premult)
+    pyramid = _pull(source * known, known, levels)
+    top = _top(pyramid, coarse)
     filled = _push(pyramid, top)
     if near is not None:
         filled = filled * near
     return known * premult + (1 - known) * filled
+
+
+def _top(pyramid: list[tuple[Tensor, Tensor]], coarse: tuple[Tensor, int] | None) -> Tensor:
+    """The fill at the pyramid's last level, which it pops: its own means (the whole frame's pyramid) or the
+    frame's fill at the block level cut to this strip (``coarse``)."""
+    p, w = pyramid.pop()
+    if coarse is None:
+        return p / w.clamp_min(1e-12) * (w > 0)
+    return coarse[0][..., :p.shape[-2], :]
 
 
 def _no_lights(premult: Tensor) -> Tensor:
