@@ -47,7 +47,7 @@ def layer_down(image, coc, s, mid_k, width_k, mid_prev, width_prev, hidden_from,
                         any_hidden[by] = True
                         continue
                     count += 1.0
-                    if c_k > 0.0:
+                    if weight > 0.0 and c_k > 0.0:      # no colour read where the layer has no weight
                         share = weight / max(c_k, 1e-12)
                         c0 += image[0, y, x] * share
                         c1 += image[1, y, x] * share
@@ -241,3 +241,16 @@ def pull_first(premult, known, p_out, w_out):
                         p_out[c, y, x] += min(premult[c, yy, xx], alpha) * kn
                     p_out[channels - 1, y, x] += alpha * kn
             w_out[y, x] = total
+
+
+@numba.njit(cache=True, parallel=True)
+def over(below, above):
+    """``below (C, H, W)`` := ``above`` "over" ``below``, both premultiplied colour with the alpha last:
+    colour = above + (1 − α)·below, alpha = α + (1 − α)·below's, α = above's alpha clamped to [0, 1]."""
+    channels, height, width = below.shape
+    for y in numba.prange(height):
+        for x in range(width):
+            alpha = min(max(above[channels - 1, y, x], 0.0), 1.0)
+            for c in range(channels - 1):
+                below[c, y, x] = above[c, y, x] + (1.0 - alpha) * below[c, y, x]
+            below[channels - 1, y, x] = alpha + (1.0 - alpha) * below[channels - 1, y, x]

@@ -747,26 +747,20 @@ def _composite_rows(layer, centres: np.ndarray, scales: list[int], aperture: Ape
     resolution are composited at that resolution and upsampled once ("over" is associative). With
     ``band_rows`` (the band on these rows) the result is needed only where it is above 0: full-resolution
     layers skip the sources that cannot reach it, and elsewhere the result is not the composite."""
-    colour = cover = None
-    group: list = [scales[0], None, None]       # [s, premultiplied colour, coverage] of the current run
+    total = None                                # premultiplied colour + coverage composited so far
+    group: list = [scales[0], None]             # [s, premultiplied colour + coverage] of the current run
     # the largest radius of the layers that can hide layer k (k + 2 and nearer)
     in_front = [max((abs(float(c)) for c in centres[k + 2:]), default=0.0) for k in range(len(centres))]
 
     def flush() -> None:
-        nonlocal colour, cover
-        s, group_colour, group_alpha = group
-        if group_colour is None:
+        nonlocal total
+        s, run = group
+        if run is None:
             return
         if s > 1:
-            group_colour = F.interpolate(group_colour, scale_factor=s, mode="bilinear", align_corners=False)
-            group_alpha = F.interpolate(group_alpha, scale_factor=s, mode="bilinear", align_corners=False)
-            group_colour, group_alpha = group_colour[..., :b - a, :width], group_alpha[..., :b - a, :width]
-        if colour is None:
-            colour, cover = group_colour, group_alpha
-        else:
-            colour = group_colour + (1 - group_alpha) * colour
-            cover = group_alpha + (1 - group_alpha) * cover
-        group[1] = group[2] = None
+            run = F.interpolate(run, scale_factor=s, mode="bilinear", align_corners=False)[..., :b - a, :width]
+        total = run if total is None else _over(total, run)
+        group[1] = None
 
     for k, radius in enumerate(centres):
         s = scales[k]
@@ -789,16 +783,27 @@ def _composite_rows(layer, centres: np.ndarray, scales: list[int], aperture: Ape
                 premult = _blur_sparse(premult, kernel, band_rows if s == 1 else None)
             else:
                 premult = _blur(premult, kernel)
-        alpha = premult[:, -1:].clamp(0.0, 1.0)
         if group[1] is None:
-            group[1], group[2] = premult[:, :-1], alpha
+            group[1] = torch.cat([premult[:, :-1], premult[:, -1:].clamp(0.0, 1.0)], dim=1)
         else:
-            group[1] = premult[:, :-1] + (1 - alpha) * group[1]
-            group[2] = alpha + (1 - alpha) * group[2]
+            group[1] = _over(group[1], premult)
     flush()
-    if colour is None:
+    if total is None:
         raise AssertionError("no layer has any weight")   # every pixel's weights sum to 1
-    return colour / cover.clamp_min(1e-6)
+    return total[:, :-1] / total[:, -1:].clamp_min(1e-6)
+
+
+def _over(below: Tensor, above: Tensor) -> Tensor:
+    """``above`` (premultiplied colour + alpha, the alpha clamped to [0, 1]) composited over ``below`` with
+    "over": colour = above + (1 − α)·below, coverage = α + (1 − α)·below's. In place on the CPU (compiled);
+    ``below`` is the compositor's own buffer."""
+    if _compiled(below, above) and above.is_contiguous() and below.shape == above.shape:
+        from .._kernels.layers_numba import over
+
+        over(below[0].numpy(), above[0].numpy())
+        return below
+    alpha = above[:, -1:].clamp(0.0, 1.0)
+    return torch.cat([above[:, :-1] + (1 - alpha) * below[:, :-1], alpha + (1 - alpha) * below[:, -1:]], dim=1)
 
 
 def _fill_hidden(premult: Tensor, known: Tensor, coarse: tuple[Tensor, int] | None, near: Tensor | None) -> Tensor:
