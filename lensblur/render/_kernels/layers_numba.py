@@ -115,20 +115,23 @@ def push_level(p, w, coarse, out):
                 out[c, y, x] = confidence * (p[c, y, x] * inv) + (1.0 - confidence) * up
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, parallel=True)
 def _covered(alpha, wanted, tile):
     """Per row, the columns where ``alpha (H, W)`` is above 0 in a ``wanted`` tile (``tile`` px square), as
     (row offsets, columns)."""
     height, width = alpha.shape
-    offsets = np.zeros(height + 1, np.int64)
-    for y in range(height):
+    counts = np.zeros(height, np.int64)
+    for y in numba.prange(height):
         n = 0
         for x in range(width):
             if alpha[y, x] > 0.0 and wanted[y // tile, x // tile]:
                 n += 1
-        offsets[y + 1] = offsets[y] + n
-    columns = np.empty(offsets[height], np.int64)
+        counts[y] = n
+    offsets = np.zeros(height + 1, np.int64)
     for y in range(height):
+        offsets[y + 1] = offsets[y] + counts[y]
+    columns = np.empty(offsets[height], np.int64)
+    for y in numba.prange(height):
         n = offsets[y]
         for x in range(width):
             if alpha[y, x] > 0.0 and wanted[y // tile, x // tile]:
@@ -138,12 +141,12 @@ def _covered(alpha, wanted, tile):
 
 
 @numba.njit(cache=True, parallel=True)
-def correlate_sparse(x, kernel, wanted, tile, out):
+def correlate_sparse(x, kernel, wanted, tile, mass, out):
     """``out (C, H, W) = `` the zero-padded correlation of ``x (C, H, W)`` with ``kernel (K, K)`` (K odd),
-    visiting only the sources whose last channel (a layer's alpha) is above 0 and that lie in a ``wanted``
-    tile (``tile`` px square; the caller wants the output only within the kernel's reach of those tiles).
-    Each thread owns whole output rows and reads the kernel's rows of sources for each: no two threads
-    write one pixel."""
+    divided by ``mass (H, W)`` (the kernel's mass inside the frame), visiting only the sources whose last
+    channel (a layer's alpha) is above 0 and that lie in a ``wanted`` tile (``tile`` px square; the caller
+    wants the output only within the kernel's reach of those tiles). Each thread owns whole output rows
+    and reads the kernel's rows of sources for each: no two threads write one pixel."""
     channels, height, width = x.shape
     size = kernel.shape[0]
     half = size // 2
@@ -184,6 +187,11 @@ def correlate_sparse(x, kernel, wanted, tile, out):
                         value = x[c, sy, sx]
                         for j in range(lo, hi + 1):
                             out[c, y, sx - j + half] += taps[j] * value
+        edge_row = y < half or y >= height - half
+        for c in range(channels):                   # only near the frame's edge is the mass below 1
+            for qx in range(width):
+                if edge_row or qx < half or qx >= width - half:
+                    out[c, y, qx] /= max(mass[y, qx], 1e-12)
 
 
 @numba.njit(cache=True, parallel=True)
