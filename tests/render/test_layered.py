@@ -469,7 +469,7 @@ def test_compiled_fill_equals_the_torch_steps(restricted):
     known[..., 10:30, 5:25] = 0.0
     known[..., 35:, 30:] = 0.4                         # a fractional edge (a layer at reduced resolution)
     near = (torch.rand(1, 1, h, w) > 0.5).float() if restricted else None
-    compiled = _fill_hidden(premult, known, None, near)
+    compiled = _fill_hidden(premult.clone(), known, None, near)      # the compiled path fills in place
     steps = _fill_hidden(premult.double(), known.double(), None, None if near is None else near.double())
     assert torch.allclose(compiled.double(), steps, atol=1e-5)
     assert torch.equal(compiled[known.expand_as(premult) == 1], premult[known.expand_as(premult) == 1])

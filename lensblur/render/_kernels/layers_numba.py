@@ -23,15 +23,61 @@ def _ramp(value: float, mid: float, width: float, empty: float) -> float:
 
 
 @numba.njit(cache=True, parallel=True)
-def layer_down(image, coc, s, mid_k, width_k, mid_prev, width_prev, hidden_from, premult, known):
+def tile_ranges(coc, tile):
+    """The smallest and largest radius of ``coc (H, W)`` in each ``tile`` px square: two (⌈H/tile⌉, ⌈W/tile⌉)."""
+    height, width = coc.shape
+    th, tw = -(-height // tile), -(-width // tile)
+    lo = np.empty((th, tw), np.float32)
+    hi = np.empty((th, tw), np.float32)
+    for ty in numba.prange(th):
+        for tx in range(tw):
+            a = np.inf
+            b = -np.inf
+            for y in range(ty * tile, min(height, ty * tile + tile)):
+                for x in range(tx * tile, min(width, tx * tile + tile)):
+                    a = min(a, coc[y, x])
+                    b = max(b, coc[y, x])
+            lo[ty, tx] = a
+            hi[ty, tx] = b
+    return lo, hi
+
+
+@numba.njit(cache=True, inline="always")
+def _empty_tile(lo, hi, mid_k, width_k, mid_prev, width_prev, hidden_from):
+    """0 when the layer may have weight in a tile of radii lo..hi; else 1 when none of it is hidden (the
+    layer is known to be empty there), 2 when all of it is (empty and hidden), 0 when only part is."""
+    behind = width_prev > 0.0 and hi <= mid_prev - 0.5 * width_prev    # C_{k-1} = C_k = 1: no weight
+    in_front = width_k > 0.0 and lo >= mid_k + 0.5 * width_k           # C_k = 0: no weight
+    if not (behind or in_front):
+        return 0
+    if hi < hidden_from:
+        return 1
+    if lo >= hidden_from:
+        return 2
+    return 0
+
+
+@numba.njit(cache=True, parallel=True)
+def layer_down(image, coc, s, mid_k, width_k, mid_prev, width_prev, hidden_from, lo, hi, tile, premult, known):
     """Fill ``premult (4, h, w)`` and ``known (h, w)`` (h, w = ceil(H / s), ceil(W / s)) for one layer;
-    returns (any weight > 0, any hidden pixel) over the full-resolution pixels."""
+    returns (any weight > 0, any hidden pixel) over the full-resolution pixels. ``lo``, ``hi``: the radius
+    range of each ``tile`` px square (:func:`tile_ranges`, ``tile`` a multiple of s): blocks in a tile where
+    the layer has no weight are written without visiting their pixels."""
     height, width = coc.shape
     h, w = known.shape
     any_weight = np.zeros(h, np.bool_)
     any_hidden = np.zeros(h, np.bool_)
     for by in numba.prange(h):
         for bx in range(w):
+            empty = _empty_tile(lo[by * s // tile, bx * s // tile], hi[by * s // tile, bx * s // tile], mid_k,
+                                width_k, mid_prev, width_prev, hidden_from)
+            if empty > 0:
+                for c in range(4):
+                    premult[c, by, bx] = 0.0
+                known[by, bx] = 1.0 if empty == 1 else 0.0
+                if empty == 2:
+                    any_hidden[by] = True
+                continue
             c0 = c1 = c2 = a = 0.0
             count = 0.0
             for dy in range(s):
@@ -195,10 +241,11 @@ def correlate_sparse(x, kernel, wanted, tile, mass, out):
 
 
 @numba.njit(cache=True, parallel=True)
-def finish_fill(premult, known, coarse, near, out):
-    """The last push level fused with the fill's use: a layer's known pixels keep ``premult``; elsewhere
+def finish_fill(premult, known, coarse, near, has_near):
+    """The last push level fused with the fill's use, in place: a layer's known pixels keep ``premult``; elsewhere
     the fill, ``known``·source + (1 − known)·(``coarse`` upsampled 2x, as in :func:`push_level`), times
-    ``near`` (where the hidden part can be seen), mixed in by 1 − known. ``known`` in [0, 1] is also the
+    ``near`` (where the hidden part can be seen; ``has_near`` False: everywhere), mixed in by 1 − known.
+    ``known`` in [0, 1] is also the
     level's weight, so its confidence is itself and its mean is the source: ``premult`` with each colour
     held at or below the alpha (no lights brighter than white smeared into the fill)."""
     channels, height, width = premult.shape
@@ -209,18 +256,17 @@ def finish_fill(premult, known, coarse, near, out):
         for x in range(width):
             kn = known[y, x]
             if kn >= 1.0:
-                for c in range(channels):
-                    out[c, y, x] = premult[c, y, x]
                 continue
             i = x // 2
             i2 = max(i - 1, 0) if x % 2 == 0 else min(i + 1, cw - 1)
             confidence = min(max(kn, 0.0), 1.0)
-            for c in range(channels):
+            keep = near[y, x] if has_near else 1.0
+            for c in range(channels):        # the alpha (last) is read by the colours before it changes
                 up = (0.75 * (0.75 * coarse[c, j, i] + 0.25 * coarse[c, j, i2])
                       + 0.25 * (0.75 * coarse[c, j2, i] + 0.25 * coarse[c, j2, i2]))
                 own = min(premult[c, y, x], premult[channels - 1, y, x]) if kn > 0.0 else 0.0
-                filled = (confidence * own + (1.0 - confidence) * up) * near[y, x]
-                out[c, y, x] = kn * premult[c, y, x] + (1.0 - kn) * filled
+                filled = (confidence * own + (1.0 - confidence) * up) * keep
+                premult[c, y, x] = kn * premult[c, y, x] + (1.0 - kn) * filled
 
 
 @numba.njit(cache=True, parallel=True)

@@ -633,8 +633,10 @@ def _layers_composite(encoded: Tensor, coc: Tensor, aperture: Aperture, options:
     if len(strips) == 1 or min(height, width) < 4 * block:
         strips, margin = [(0, height)], 0
 
+    ranges: dict = {}     # per strip and tile size: the radius range of each tile (the CPU's layer construction)
+
     def layer(k: int, a: int, b: int):
-        return _layer_rows(encoded, coc, centres, k, options.softness, split, scales[k], a, b)
+        return _layer_rows(encoded, coc, centres, k, options.softness, split, scales[k], a, b, ranges)
 
     coarse = _coarse_fills(layer, len(centres), strips, block, scales, height) if len(strips) > 1 else None
     bar = _progress_bar(len(centres) * len(strips), progress, "layers")
@@ -654,12 +656,14 @@ def _layers_composite(encoded: Tensor, coc: Tensor, aperture: Aperture, options:
 
 
 def _layer_rows(encoded: Tensor, coc: Tensor, centres: np.ndarray, k: int, softness: float,
-                split: SubjectSplit | None, s: int, a: int, b: int) -> tuple[Tensor, Tensor] | None:
+                split: SubjectSplit | None, s: int, a: int, b: int,
+                ranges: dict | None = None) -> tuple[Tensor, Tensor] | None:
     """Layer k on rows a..b at 1/s resolution: premultiplied colour + alpha, and where it is known (1) or
     hidden behind a jump (0). None when it has neither weight nor hidden pixels there (it adds nothing).
-    On the CPU without a matte, one compiled pass (:func:`_layer_rows_compiled`, equal to these steps)."""
+    On the CPU without a matte, one compiled pass (:func:`_layer_rows_compiled`, equal to these steps;
+    ``ranges`` keeps its per-strip tile ranges between the layers)."""
     if split is None and encoded.device.type == "cpu" and encoded.dtype == torch.float32:
-        return _layer_rows_compiled(encoded, coc, centres, k, softness, s, a, b)
+        return _layer_rows_compiled(encoded, coc, centres, k, softness, s, a, b, {} if ranges is None else ranges)
     if split is None:
         weight, share, hidden = layer_weights(coc[..., a:b, :], centres, k, softness)
         colour = encoded[..., a:b, :] * share
@@ -679,9 +683,9 @@ def _layer_rows(encoded: Tensor, coc: Tensor, centres: np.ndarray, k: int, softn
 
 
 def _layer_rows_compiled(encoded: Tensor, coc: Tensor, centres: np.ndarray, k: int, softness: float, s: int,
-                         a: int, b: int) -> tuple[Tensor, Tensor] | None:
+                         a: int, b: int, ranges: dict | None = None) -> tuple[Tensor, Tensor] | None:
     """:func:`_layer_rows` without a matte in one compiled pass (``_kernels.layers_numba``)."""
-    from .._kernels.layers_numba import layer_down
+    from .._kernels.layers_numba import layer_down, tile_ranges
 
     def ramp(j: int) -> tuple[float, float]:     # _cumulative's midpoint and width; width 0 = "all 1"
         if j >= len(centres) - 1:
@@ -697,8 +701,13 @@ def _layer_rows_compiled(encoded: Tensor, coc: Tensor, centres: np.ndarray, k: i
     h, w = -(-(b - a) // s), -(-radius.shape[1] // s)
     premult = np.empty((4, h, w), np.float32)
     known = np.empty((h, w), np.float32)
-    weighted, hidden = layer_down(image, radius, s, mid_k, width_k, mid_prev, width_prev, hidden_from, premult,
-                                  known)
+    tile = max(COARSE_BLOCK_PX, s)
+    ranges = {} if ranges is None else ranges
+    if (a, b, tile) not in ranges:        # every layer of a strip reads them: computed once per strip
+        ranges[(a, b, tile)] = tile_ranges(radius, tile)
+    lo, hi = ranges[(a, b, tile)]
+    weighted, hidden = layer_down(image, radius, s, mid_k, width_k, mid_prev, width_prev, hidden_from, lo, hi, tile,
+                                  premult, known)
     if not weighted and not hidden:
         return None
     return torch.from_numpy(premult)[None], torch.from_numpy(known)[None, None]
@@ -814,7 +823,7 @@ def _fill_hidden(premult: Tensor, known: Tensor, coarse: tuple[Tensor, int] | No
     (a strip's share of the frame's fill at the block level and the block's size in this layer's pixels)
     the pyramid stops at the blocks and is pushed down from there. On the CPU the first pull level and the
     last push level with the mixing run compiled (``_kernels.layers_numba.pull_first``, ``finish_fill``;
-    equal to these steps, tested)."""
+    equal to these steps, tested), and ``premult``, the caller's own buffer, is filled in place."""
     levels = None if coarse is None else int(math.log2(coarse[1]))
     if (_compiled(premult, known) and premult.is_contiguous() and min(premult.shape[-2:]) > 1
             and (levels is None or levels >= 1)):
@@ -826,11 +835,10 @@ def _fill_hidden(premult: Tensor, known: Tensor, coarse: tuple[Tensor, int] | No
         pyramid = _pull(p1, w1, None if levels is None else levels - 1)       # levels 1 and up
         top = _top(pyramid, coarse)
         level1 = _push(pyramid, top)
-        mask = near if near is not None else torch.ones_like(known)
-        out = torch.empty_like(premult)
+        mask = near if near is not None else known.new_zeros(1, 1, 1, 1)
         finish_fill(premult[0].numpy(), known[0, 0].numpy(), level1[0].contiguous().numpy(),
-                    mask[0, 0].contiguous().numpy(), out[0].numpy())
-        return out
+                    mask[0, 0].contiguous().numpy(), near is not None)
+        return premult
     source = _no_lights(premult)
     pyramid = _pull(source * known, known, levels)
     top = _top(pyramid, coarse)
