@@ -241,10 +241,11 @@ def correlate_sparse(x, kernel, wanted, tile, mass, out):
 
 
 @numba.njit(cache=True, parallel=True)
-def finish_fill(premult, known, coarse, near, has_near):
+def finish_fill(premult, known, coarse, near, has_near, cell):
     """The last push level fused with the fill's use, in place: a layer's known pixels keep ``premult``; elsewhere
     the fill, ``known``·source + (1 − known)·(``coarse`` upsampled 2x, as in :func:`push_level`), times
-    ``near`` (where the hidden part can be seen; ``has_near`` False: everywhere), mixed in by 1 − known.
+    ``near`` (where the hidden part can be seen, one value per ``cell`` px square; ``has_near`` False:
+    everywhere), mixed in by 1 − known.
     ``known`` in [0, 1] is also the
     level's weight, so its confidence is itself and its mean is the source: ``premult`` with each colour
     held at or below the alpha (no lights brighter than white smeared into the fill)."""
@@ -260,7 +261,7 @@ def finish_fill(premult, known, coarse, near, has_near):
             i = x // 2
             i2 = max(i - 1, 0) if x % 2 == 0 else min(i + 1, cw - 1)
             confidence = min(max(kn, 0.0), 1.0)
-            keep = near[y, x] if has_near else 1.0
+            keep = near[y // cell, x // cell] if has_near else 1.0
             for c in range(channels):        # the alpha (last) is read by the colours before it changes
                 up = (0.75 * (0.75 * coarse[c, j, i] + 0.25 * coarse[c, j, i2])
                       + 0.25 * (0.75 * coarse[c, j2, i] + 0.25 * coarse[c, j2, i2]))

@@ -416,16 +416,25 @@ def _sparse_is_cheaper(x: Tensor, kernel: np.ndarray) -> bool:
     return covered * int((kernel > 0).sum()) < padded * math.log2(padded)
 
 
-def _near_known(known: Tensor, reach: float) -> Tensor:
+NEAR_CELL_PX = 4
+
+
+def _near_cells(known: Tensor, reach: float) -> Tensor:
     """1 within about ``reach`` px of a known pixel of a layer, 0 farther inside its hidden part: where the
     hidden background can be seen at all. The occluders hiding it have radius at most r_front, so beyond
     r_k + r_front of their edge they cover it whole and the fill there is never seen; leaving it empty keeps
-    the layer's covered area small (:func:`_blur_sparse`). Grown on 4-px cells, a superset by up to 11 px."""
-    cell = 4
+    the layer's covered area small (:func:`_blur_sparse`). On a grid of ``NEAR_CELL_PX`` cells (one value
+    per cell), a superset by up to 11 px."""
+    cell = NEAR_CELL_PX
     h, w = known.shape[-2:]
     coarse = F.max_pool2d(F.pad((known > 0).to(known.dtype), (0, (-w) % cell, 0, (-h) % cell)), cell)
-    grown = _dilate(coarse, 2 * (math.ceil(reach / cell) + 1) + 1)
-    return grown.repeat_interleave(cell, dim=-2).repeat_interleave(cell, dim=-1)[..., :h, :w]
+    return _dilate(coarse, 2 * (math.ceil(reach / cell) + 1) + 1)
+
+
+def _cells_to_pixels(cells: Tensor, h: int, w: int) -> Tensor:
+    """A grid of ``NEAR_CELL_PX`` cells back to h x w pixels (each cell's value on its pixels)."""
+    cell = NEAR_CELL_PX
+    return cells.repeat_interleave(cell, dim=-2).repeat_interleave(cell, dim=-1)[..., :h, :w]
 
 
 def _inside_mass(weights: Tensor, h: int, w: int) -> Tensor:
@@ -784,9 +793,9 @@ def _composite_rows(layer, centres: np.ndarray, scales: list[int], aperture: Ape
             continue
         premult, known = got
         if bool((known < 1).any()):
-            near = None
+            near = None      # on its grid of cells
             if s == 1 and abs(radius) <= RIM_MAX_RADIUS_PX:
-                near = _near_known(known, abs(radius) + in_front[k] + 2.0)
+                near = _near_cells(known, abs(radius) + in_front[k] + 2.0)
             premult = _fill_hidden(premult, known, None if fills is None else fills[k], near)
         if abs(radius) / s >= MIN_RADIUS_PX * 0.999 and radius != 0:
             kernel = _kernel(abs(radius) / s, aperture, foreground=radius > 0)
@@ -819,7 +828,8 @@ def _over(below: Tensor, above: Tensor) -> Tensor:
 
 def _fill_hidden(premult: Tensor, known: Tensor, coarse: tuple[Tensor, int] | None, near: Tensor | None) -> Tensor:
     """A layer with its hidden part (known < 1) filled by pull-push from its known part, colour held at or
-    below white (:func:`_no_lights`), the fill kept only where ``near`` (None: everywhere). With ``coarse``
+    below white (:func:`_no_lights`), the fill kept only where ``near`` (None: everywhere; else on the grid of
+    ``NEAR_CELL_PX`` cells, :func:`_near_cells`). With ``coarse``
     (a strip's share of the frame's fill at the block level and the block's size in this layer's pixels)
     the pyramid stops at the blocks and is pushed down from there. On the CPU the first pull level and the
     last push level with the mixing run compiled (``_kernels.layers_numba.pull_first``, ``finish_fill``;
@@ -837,14 +847,14 @@ def _fill_hidden(premult: Tensor, known: Tensor, coarse: tuple[Tensor, int] | No
         level1 = _push(pyramid, top)
         mask = near if near is not None else known.new_zeros(1, 1, 1, 1)
         finish_fill(premult[0].numpy(), known[0, 0].numpy(), level1[0].contiguous().numpy(),
-                    mask[0, 0].contiguous().numpy(), near is not None)
+                    mask[0, 0].contiguous().numpy(), near is not None, NEAR_CELL_PX)
         return premult
     source = _no_lights(premult)
     pyramid = _pull(source * known, known, levels)
     top = _top(pyramid, coarse)
     filled = _push(pyramid, top)
     if near is not None:
-        filled = filled * near
+        filled = filled * _cells_to_pixels(near, *filled.shape[-2:])
     return known * premult + (1 - known) * filled
 
 
