@@ -399,13 +399,14 @@ def test_strips_equal_the_whole_frame(matte):
 
 @pytest.mark.parametrize("size", [1, 3, 9, 19, 33, 129])
 def test_log_time_window_max_equals_a_max_pool(size):
-    from lensblur.render.classical.layered import _dilate
+    from lensblur.render.classical.layered import _dilate, _max_filter
 
     x = torch.randn(2, 3, 37, 53)
     half = size // 2
     expected = torch.nn.functional.max_pool2d(torch.nn.functional.pad(x, (half,) * 4, value=-float("inf")), size,
                                               stride=1)
-    assert torch.equal(_dilate(x, size), expected)
+    assert torch.equal(_dilate(x, size), expected)                # compiled on the CPU
+    assert torch.equal(_max_filter(x, size), expected)            # torch's O(log size) passes (GPUs)
 
 
 def test_a_small_jump_between_two_large_blurs_is_left_to_the_scatter():
@@ -494,3 +495,13 @@ def test_sparse_blur_equals_the_fft_blur_and_where_wanted_only_there():
             inside = wanted.expand_as(x) > 0
             assert float((part - fft)[inside].abs().max()) < 1e-5
     assert float((part - fft)[..., 50:, :30].abs().max()) > 0.1   # far from it: sources skipped
+
+
+@pytest.mark.parametrize("size", [3, 9, 33, 129])
+def test_compiled_window_range_equals_the_max_filters(size):
+    from lensblur.render.classical.layered import _max_filter, _range
+
+    torch.manual_seed(4)
+    coc = torch.randn(1, 1, 61, 150) * 10
+    hi, lo = _range(coc, size)
+    assert torch.equal(hi, _max_filter(coc, size)) and torch.equal(lo, -_max_filter(-coc, size))

@@ -472,8 +472,25 @@ def _lowres_factor(radius_px: float, max_radius_lowres_px: float) -> int:
 # ------------------------------------------------------------------------------------ soft depth edges
 
 def _range(coc: Tensor, size: int) -> tuple[Tensor, Tensor]:
-    """Max and min of ``coc`` over the square window of side ``size`` (odd) around each pixel."""
+    """Max and min of ``coc`` over the square window of side ``size`` (odd) around each pixel. Wide windows
+    on the CPU run compiled (``_kernels.band_numba.window_range``, equal to the max filters, tested)."""
+    if _compiled_window(coc, size):
+        return _window_range(coc, size, True, True)
     return _dilate(coc, size), -_dilate(-coc, size)
+
+
+def _compiled_window(x: Tensor, size: int) -> bool:
+    return size >= 3 and x.device.type == "cpu" and x.dtype == torch.float32 and not x.requires_grad
+
+
+def _window_range(x: Tensor, size: int, want_hi: bool, want_lo: bool) -> tuple[Tensor, Tensor]:
+    """``_kernels.band_numba.window_range`` of each (H, W) plane of ``x``."""
+    from .._kernels.band_numba import window_range
+
+    planes = [window_range(plane.contiguous().numpy(), size, want_hi, want_lo)
+              for plane in x.reshape(-1, *x.shape[-2:])]
+    return tuple(torch.from_numpy(planes[0][i] if len(planes) == 1 else np.stack([p[i] for p in planes]))
+                 .reshape(x.shape) for i in (0, 1))
 
 
 def soft_edge_width(coc: Tensor, *, jump_px: float = 2.0, min_pixels: int = 100) -> float:
@@ -594,7 +611,15 @@ def reach_band(reach: Tensor, strength: Tensor | None = None, *, feather_px: int
 
 
 def _dilate(mask: Tensor, size: int) -> Tensor:
-    """Square max filter of side ``size`` (odd) of a (B, C, H, W) tensor; outside the frame counts as −inf."""
+    """Square max filter of side ``size`` (odd) of a (B, C, H, W) tensor; outside the frame counts as −inf.
+    Compiled on the CPU (van Herk's O(1) per pixel), else O(log size) passes of torch (:func:`_window_max`)."""
+    if _compiled_window(mask, size) and min(mask.shape[-2:]) > 0:
+        return _window_range(mask, size, True, False)[0]
+    return _max_filter(mask, size)
+
+
+def _max_filter(mask: Tensor, size: int) -> Tensor:
+    """:func:`_dilate` in torch: separable running maxima."""
     return _window_max(_window_max(mask, size, -1), size, -2)
 
 
