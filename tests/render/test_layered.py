@@ -505,3 +505,20 @@ def test_compiled_window_range_equals_the_max_filters(size):
     coc = torch.randn(1, 1, 61, 150) * 10
     hi, lo = _range(coc, size)
     assert torch.equal(hi, _max_filter(coc, size)) and torch.equal(lo, -_max_filter(-coc, size))
+
+
+@pytest.mark.parametrize("s", [2, 4])
+def test_compiled_over_of_an_upsampled_run_equals_interpolate_then_over(s):
+    """A run of low-resolution layers composited over the frame: the compiled pass upsamples on the fly
+    exactly as ``F.interpolate(bilinear)`` then "over" (odd frame sizes cut from the upsampled image)."""
+    from lensblur.render._kernels.layers_numba import over_upsampled
+    from lensblur.render.classical.layered import _over
+
+    torch.manual_seed(5)
+    below = torch.rand(1, 4, 37, 45)
+    run = torch.rand(1, 4, -(-37 // s), -(-45 // s))
+    up = torch.nn.functional.interpolate(run.double(), scale_factor=s, mode="bilinear", align_corners=False)
+    expected = _over(below.double(), up[..., :37, :45])
+    fused = below.clone()
+    over_upsampled(fused[0].numpy(), run[0].numpy(), s)
+    assert torch.allclose(fused.double(), expected, atol=1e-6)

@@ -44,6 +44,13 @@ def _sweeps(slack: np.ndarray) -> None:
                 s[y, x] = max(s[y, x], s[y, x + 1] - _A)
 
 
+def sweep_padded(planes: np.ndarray) -> np.ndarray:
+    """:func:`reach_slack` of seeds already padded by 2 with NONE (``seed_planes``), in place; returns the
+    unpadded view."""
+    _sweeps(planes)
+    return planes[:, 2:-2, 2:-2]
+
+
 def reach_slack(seeds: np.ndarray) -> np.ndarray:
     """``seeds (P, H, W)``: a seed's reach in px (> 0), ``NONE`` elsewhere; returns ``(P, H, W)`` float32,
     per plane the max over seeds p of ``reach(p) − d(p, q)`` (about ``NONE`` where no seed is near)."""
@@ -84,8 +91,8 @@ def jump_reach(coc, jump_px, spacing, reach, strength):
 @numba.njit(cache=True)
 def seed_planes(reach, strength):
     """Seeds (reach > 0 and strength > 0) binned by strength into quarters, one plane per bin that has any:
-    ``(planes (P, H, W) with the reach at a bin's seeds and NONE elsewhere, each plane's weight = its
-    strongest seed)``."""
+    ``(planes (P, H + 4, W + 4) with the reach at a bin's seeds and NONE elsewhere, padded by 2 for
+    :func:`sweep_padded`, each plane's weight = its strongest seed)``."""
     height, width = reach.shape
     top = np.zeros(5)
     for y in range(height):
@@ -100,7 +107,7 @@ def seed_planes(reach, strength):
         if top[b] > 0.0:
             index[b] = count
             count += 1
-    planes = np.full((count, height, width), NONE, np.float32)
+    planes = np.full((count, height + 4, width + 4), NONE, np.float32)
     weights = np.zeros(count)
     for b in range(1, 5):
         if index[b] >= 0:
@@ -109,7 +116,7 @@ def seed_planes(reach, strength):
         for x in range(width):
             s = strength[y, x]
             if reach[y, x] > 0.0 and s > 0.0:
-                planes[index[min(4, int(np.ceil(s * 4.0)))], y, x] = reach[y, x]
+                planes[index[min(4, int(np.ceil(s * 4.0)))], y + 2, x + 2] = reach[y, x]
     return planes, weights
 
 

@@ -61,50 +61,53 @@ def _empty_tile(lo, hi, mid_k, width_k, mid_prev, width_prev, hidden_from):
 def layer_down(image, coc, s, mid_k, width_k, mid_prev, width_prev, hidden_from, lo, hi, tile, premult, known):
     """Fill ``premult (4, h, w)`` and ``known (h, w)`` (h, w = ceil(H / s), ceil(W / s)) for one layer;
     returns (any weight > 0, any hidden pixel) over the full-resolution pixels. ``lo``, ``hi``: the radius
-    range of each ``tile`` px square (:func:`tile_ranges`, ``tile`` a multiple of s): blocks in a tile where
-    the layer has no weight are written without visiting their pixels."""
+    range of each ``tile`` px square (:func:`tile_ranges`, ``tile`` a multiple of s): the tiles where the
+    layer has no weight are written without visiting their pixels."""
     height, width = coc.shape
     h, w = known.shape
-    any_weight = np.zeros(h, np.bool_)
-    any_hidden = np.zeros(h, np.bool_)
-    for by in numba.prange(h):
-        for bx in range(w):
-            empty = _empty_tile(lo[by * s // tile, bx * s // tile], hi[by * s // tile, bx * s // tile], mid_k,
-                                width_k, mid_prev, width_prev, hidden_from)
-            if empty > 0:
-                for c in range(4):
-                    premult[c, by, bx] = 0.0
-                known[by, bx] = 1.0 if empty == 1 else 0.0
-                if empty == 2:
-                    any_hidden[by] = True
-                continue
-            c0 = c1 = c2 = a = 0.0
-            count = 0.0
-            for dy in range(s):
-                y = min(by * s + dy, height - 1)
-                for dx in range(s):
-                    x = min(bx * s + dx, width - 1)
-                    r = coc[y, x]
-                    c_k = _ramp(r, mid_k, width_k, 1.0)
-                    weight = c_k - _ramp(r, mid_prev, width_prev, 0.0)
-                    if weight > 0.0:
-                        any_weight[by] = True
-                    if r >= hidden_from:
-                        any_hidden[by] = True
+    per = tile // s                          # blocks per tile side
+    th, tw = lo.shape
+    any_weight = np.zeros(th, np.bool_)
+    any_hidden = np.zeros(th, np.bool_)
+    for ty in numba.prange(th):
+        for tx in range(tw):
+            empty = _empty_tile(lo[ty, tx], hi[ty, tx], mid_k, width_k, mid_prev, width_prev, hidden_from)
+            for by in range(ty * per, min(h, ty * per + per)):
+                for bx in range(tx * per, min(w, tx * per + per)):
+                    if empty > 0:
+                        for c in range(4):
+                            premult[c, by, bx] = 0.0
+                        known[by, bx] = 1.0 if empty == 1 else 0.0
+                        if empty == 2:
+                            any_hidden[ty] = True
                         continue
-                    count += 1.0
-                    if weight > 0.0 and c_k > 0.0:      # no colour read where the layer has no weight
-                        share = weight / max(c_k, 1e-12)
-                        c0 += image[0, y, x] * share
-                        c1 += image[1, y, x] * share
-                        c2 += image[2, y, x] * share
-                        a += share
-            known[by, bx] = count / (s * s)
-            inv = 1.0 / count if count > 0.0 else 0.0
-            premult[0, by, bx] = c0 * inv
-            premult[1, by, bx] = c1 * inv
-            premult[2, by, bx] = c2 * inv
-            premult[3, by, bx] = a * inv
+                    c0 = c1 = c2 = a = 0.0
+                    count = 0.0
+                    for dy in range(s):
+                        y = min(by * s + dy, height - 1)
+                        for dx in range(s):
+                            x = min(bx * s + dx, width - 1)
+                            r = coc[y, x]
+                            c_k = _ramp(r, mid_k, width_k, 1.0)
+                            weight = c_k - _ramp(r, mid_prev, width_prev, 0.0)
+                            if weight > 0.0:
+                                any_weight[ty] = True
+                            if r >= hidden_from:
+                                any_hidden[ty] = True
+                                continue
+                            count += 1.0
+                            if weight > 0.0 and c_k > 0.0:      # no colour read where the layer has no weight
+                                share = weight / max(c_k, 1e-12)
+                                c0 += image[0, y, x] * share
+                                c1 += image[1, y, x] * share
+                                c2 += image[2, y, x] * share
+                                a += share
+                    known[by, bx] = count / (s * s)
+                    inv = 1.0 / count if count > 0.0 else 0.0
+                    premult[0, by, bx] = c0 * inv
+                    premult[1, by, bx] = c1 * inv
+                    premult[2, by, bx] = c2 * inv
+                    premult[3, by, bx] = a * inv
     return any_weight.any(), any_hidden.any()
 
 
@@ -309,3 +312,34 @@ def over(below, above):
             for c in range(channels - 1):
                 below[c, y, x] = above[c, y, x] + (1.0 - alpha) * below[c, y, x]
             below[channels - 1, y, x] = alpha + (1.0 - alpha) * below[channels - 1, y, x]
+
+
+@numba.njit(cache=True, inline="always")
+def _bilinear_index(i, s, n):
+    """Source samples and weight of output index ``i`` for an s-times upsampling of ``n`` samples (torch's
+    bilinear, align_corners=False: centres at (i + 0.5) / s − 0.5, clamped at the ends)."""
+    src = max((i + 0.5) / s - 0.5, 0.0)
+    i0 = min(int(src), n - 1)
+    i1 = min(i0 + 1, n - 1)
+    return i0, i1, src - i0
+
+
+@numba.njit(cache=True, parallel=True)
+def over_upsampled(below, above, s):
+    """:func:`over` of ``above (C, h, w)`` upsampled s times (bilinear, as ``F.interpolate``) onto ``below
+    (C, H, W)`` (H <= h·s, W <= w·s: the upsampled image cut to ``below``), without the upsampled copy."""
+    channels, height, width = below.shape
+    h, w = above.shape[1], above.shape[2]
+    for y in numba.prange(height):
+        y0, y1, fy = _bilinear_index(y, s, h)
+        for x in range(width):
+            x0, x1, fx = _bilinear_index(x, s, w)
+            alpha = 0.0
+            for c in range(channels - 1, -1, -1):       # the alpha (last) first
+                v = ((1.0 - fy) * ((1.0 - fx) * above[c, y0, x0] + fx * above[c, y0, x1])
+                     + fy * ((1.0 - fx) * above[c, y1, x0] + fx * above[c, y1, x1]))
+                if c == channels - 1:
+                    alpha = min(max(v, 0.0), 1.0)
+                    below[c, y, x] = alpha + (1.0 - alpha) * below[c, y, x]
+                else:
+                    below[c, y, x] = v + (1.0 - alpha) * below[c, y, x]

@@ -594,7 +594,7 @@ def reach_band(reach: Tensor, strength: Tensor | None = None, *, feather_px: int
     seed's ``strength`` in [0, 1] (binned to quarters, each bin as strong as its strongest seed), then
     feathered inwards by ``feather_px``: :func:`discontinuity_mask` without the jump detection. Compiled
     (``_kernels.band_numba``), on the CPU whatever the tensors' device."""
-    from .._kernels.band_numba import feather_inwards, reach_slack, seed_planes, weigh_planes
+    from .._kernels.band_numba import feather_inwards, seed_planes, sweep_padded, weigh_planes
 
     reach_np = reach.detach().to("cpu", torch.float32).numpy()
     strength_np = (np.ones_like(reach_np) if strength is None
@@ -604,7 +604,7 @@ def reach_band(reach: Tensor, strength: Tensor | None = None, *, feather_px: int
         planes, weights = seed_planes(reach_np[b, 0], strength_np[b, 0])
         if len(weights) == 0:
             continue
-        weigh_planes(reach_slack(planes), weights, band[b, 0])
+        weigh_planes(sweep_padded(planes), weights, band[b, 0])
         if feather_px > 0:
             band[b, 0] = feather_inwards(band[b, 0], feather_px)
     return torch.from_numpy(band).to(reach)
@@ -770,8 +770,7 @@ def _coarse_fills(layer, count: int, strips: list[tuple[int, int]], block: int, 
             premult, known = got
             if bool((known < 1).any()):
                 hidden.add(k)
-            levels = int(math.log2(block // scales[k]))
-            p, w = _pull(_no_lights(premult) * known, known, levels)[-1]
+            p, w = _pull_layer(premult, known, int(math.log2(block // scales[k])))[-1]
             sums.setdefault(k, []).append((a // block, p, w))
     fills = {}
     for k in sorted(hidden):
@@ -802,9 +801,14 @@ def _composite_rows(layer, centres: np.ndarray, scales: list[int], aperture: Ape
         s, run = group
         if run is None:
             return
-        if s > 1:
-            run = F.interpolate(run, scale_factor=s, mode="bilinear", align_corners=False)[..., :b - a, :width]
-        total = run if total is None else _over(total, run)
+        if total is not None and s > 1 and _compiled(total, run) and run.is_contiguous():
+            from .._kernels.layers_numba import over_upsampled
+
+            over_upsampled(total[0].numpy(), run[0].numpy(), s)     # the upsampling fused with "over"
+        else:
+            if s > 1:
+                run = F.interpolate(run, scale_factor=s, mode="bilinear", align_corners=False)[..., :b - a, :width]
+            total = run if total is None else _over(total, run)
         group[1] = None
 
     for k, radius in enumerate(centres):
@@ -828,8 +832,9 @@ def _composite_rows(layer, centres: np.ndarray, scales: list[int], aperture: Ape
                 premult = _blur_sparse(premult, kernel, band_rows if s == 1 else None)
             else:
                 premult = _blur(premult, kernel)
-        if group[1] is None:
-            group[1] = torch.cat([premult[:, :-1], premult[:, -1:].clamp(0.0, 1.0)], dim=1)
+        if group[1] is None:     # the layer's own buffer (fresh from the steps above) starts the run
+            premult[:, -1:].clamp_(0.0, 1.0)
+            group[1] = premult
         else:
             group[1] = _over(group[1], premult)
     flush()
@@ -860,14 +865,10 @@ def _fill_hidden(premult: Tensor, known: Tensor, coarse: tuple[Tensor, int] | No
     last push level with the mixing run compiled (``_kernels.layers_numba.pull_first``, ``finish_fill``;
     equal to these steps, tested), and ``premult``, the caller's own buffer, is filled in place."""
     levels = None if coarse is None else int(math.log2(coarse[1]))
-    if (_compiled(premult, known) and premult.is_contiguous() and min(premult.shape[-2:]) > 1
-            and (levels is None or levels >= 1)):
-        from .._kernels.layers_numba import finish_fill, pull_first
+    if _compiled_pull(premult, known, levels):
+        from .._kernels.layers_numba import finish_fill
 
-        size = ((premult.shape[-2] + 1) // 2, (premult.shape[-1] + 1) // 2)
-        p1, w1 = premult.new_empty(premult.shape[:2] + size), known.new_empty(known.shape[:2] + size)
-        pull_first(premult[0].numpy(), known[0, 0].numpy(), p1[0].numpy(), w1[0, 0].numpy())
-        pyramid = _pull(p1, w1, None if levels is None else levels - 1)       # levels 1 and up
+        pyramid = _pull_layer(premult, known, levels)[1:]       # levels 1 and up
         top = _top(pyramid, coarse)
         level1 = _push(pyramid, top)
         mask = near if near is not None else known.new_zeros(1, 1, 1, 1)
@@ -881,6 +882,25 @@ def _fill_hidden(premult: Tensor, known: Tensor, coarse: tuple[Tensor, int] | No
     if near is not None:
         filled = filled * _cells_to_pixels(near, *filled.shape[-2:])
     return known * premult + (1 - known) * filled
+
+
+def _compiled_pull(premult: Tensor, known: Tensor, levels: int | None) -> bool:
+    return (_compiled(premult, known) and premult.is_contiguous() and min(premult.shape[-2:]) > 1
+            and (levels is None or levels >= 1))
+
+
+def _pull_layer(premult: Tensor, known: Tensor, levels: int | None = None) -> list[tuple[Tensor, Tensor]]:
+    """The fill's pull pyramid of a layer (:func:`_pull` of its light-free source times known, and known);
+    on the CPU the first level straight from the layer (``_kernels.layers_numba.pull_first``), level 0
+    left out (None) since nothing reads it there."""
+    if not _compiled_pull(premult, known, levels):
+        return _pull(_no_lights(premult) * known, known, levels)
+    from .._kernels.layers_numba import pull_first
+
+    size = ((premult.shape[-2] + 1) // 2, (premult.shape[-1] + 1) // 2)
+    p1, w1 = premult.new_empty(premult.shape[:2] + size), known.new_empty(known.shape[:2] + size)
+    pull_first(premult[0].numpy(), known[0, 0].numpy(), p1[0].numpy(), w1[0, 0].numpy())
+    return [(None, None)] + _pull(p1, w1, None if levels is None else levels - 1)
 
 
 def _top(pyramid: list[tuple[Tensor, Tensor]], coarse: tuple[Tensor, int] | None) -> Tensor:
