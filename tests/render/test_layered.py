@@ -1,5 +1,7 @@
 """The layered renderer: known answers from the physics of partial occlusion, fast path = reference."""
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -522,3 +524,27 @@ def test_compiled_over_of_an_upsampled_run_equals_interpolate_then_over(s):
     fused = below.clone()
     over_upsampled(fused[0].numpy(), run[0].numpy(), s)
     assert torch.allclose(fused.double(), expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("s", [1, 2, 4])
+def test_compiled_block_sums_equal_the_pull_of_the_layer(s):
+    """The strips' coarse fill reads each layer's pull sums at the 16-px block level straight from the photo:
+    equal to pulling the layer built by the torch steps, lights brighter than white held to the alpha."""
+    from lensblur.render.classical.layered import _block_sums_compiled, _layer_rows, _pull_layer, layer_centres
+
+    torch.manual_seed(6)
+    h, w = 53, 70
+    image = torch.rand(1, 3, h, w) * 3.0                     # lights up to 3x white
+    coc = torch.full((1, 1, h, w), -12.0)
+    coc[..., 10:40, 15:50] = 5.0
+    coc[..., 44:, :] = torch.linspace(-4.0, 3.0, w)
+    centres = layer_centres(float(coc.min()), float(coc.max()))
+    for k in range(len(centres)):
+        compiled = _block_sums_compiled(image, coc, centres, k, 0.3, s, 16, h, 16, {})
+        steps = _layer_rows(image.double(), coc.double(), centres, k, 0.3, None, s, 16, h)
+        assert (compiled is None) == (steps is None)
+        if compiled is None:
+            continue
+        p, wt = _pull_layer(*steps, int(math.log2(16 // s)))[-1]
+        assert torch.allclose(compiled[0].double(), p, atol=1e-4) and torch.allclose(compiled[1].double(), wt)
+        assert compiled[2] == bool((steps[1] < 1).any())

@@ -57,57 +57,108 @@ def _empty_tile(lo, hi, mid_k, width_k, mid_prev, width_prev, hidden_from):
     return 0
 
 
+@numba.njit(cache=True, inline="always")
+def _cell(image, coc, s, by, bx, mid_k, width_k, mid_prev, width_prev, hidden_from):
+    """One cell (s x s pixels, the frame's edge repeated) of a layer: (premultiplied r, g, b, alpha over
+    the known pixels, known fraction, any weight, any hidden)."""
+    height, width = coc.shape
+    c0 = c1 = c2 = a = 0.0
+    count = 0.0
+    weighted = hidden = False
+    for dy in range(s):
+        y = min(by * s + dy, height - 1)
+        for dx in range(s):
+            x = min(bx * s + dx, width - 1)
+            r = coc[y, x]
+            c_k = _ramp(r, mid_k, width_k, 1.0)
+            weight = c_k - _ramp(r, mid_prev, width_prev, 0.0)
+            if weight > 0.0:
+                weighted = True
+            if r >= hidden_from:
+                hidden = True
+                continue
+            count += 1.0
+            if weight > 0.0 and c_k > 0.0:      # no colour read where the layer has no weight
+                share = weight / max(c_k, 1e-12)
+                c0 += image[0, y, x] * share
+                c1 += image[1, y, x] * share
+                c2 += image[2, y, x] * share
+                a += share
+    inv = 1.0 / count if count > 0.0 else 0.0
+    return c0 * inv, c1 * inv, c2 * inv, a * inv, count / (s * s), weighted, hidden
+
+
 @numba.njit(cache=True, parallel=True)
 def layer_down(image, coc, s, mid_k, width_k, mid_prev, width_prev, hidden_from, lo, hi, tile, premult, known):
     """Fill ``premult (4, h, w)`` and ``known (h, w)`` (h, w = ceil(H / s), ceil(W / s)) for one layer;
     returns (any weight > 0, any hidden pixel) over the full-resolution pixels. ``lo``, ``hi``: the radius
     range of each ``tile`` px square (:func:`tile_ranges`, ``tile`` a multiple of s): the tiles where the
     layer has no weight are written without visiting their pixels."""
-    height, width = coc.shape
     h, w = known.shape
-    per = tile // s                          # blocks per tile side
+    per = tile // s                          # cells per tile side
     th, tw = lo.shape
     any_weight = np.zeros(th, np.bool_)
     any_hidden = np.zeros(th, np.bool_)
     for ty in numba.prange(th):
         for tx in range(tw):
             empty = _empty_tile(lo[ty, tx], hi[ty, tx], mid_k, width_k, mid_prev, width_prev, hidden_from)
+            if empty == 2:
+                any_hidden[ty] = True
             for by in range(ty * per, min(h, ty * per + per)):
                 for bx in range(tx * per, min(w, tx * per + per)):
                     if empty > 0:
                         for c in range(4):
                             premult[c, by, bx] = 0.0
                         known[by, bx] = 1.0 if empty == 1 else 0.0
-                        if empty == 2:
-                            any_hidden[ty] = True
                         continue
-                    c0 = c1 = c2 = a = 0.0
-                    count = 0.0
-                    for dy in range(s):
-                        y = min(by * s + dy, height - 1)
-                        for dx in range(s):
-                            x = min(bx * s + dx, width - 1)
-                            r = coc[y, x]
-                            c_k = _ramp(r, mid_k, width_k, 1.0)
-                            weight = c_k - _ramp(r, mid_prev, width_prev, 0.0)
-                            if weight > 0.0:
-                                any_weight[ty] = True
-                            if r >= hidden_from:
-                                any_hidden[ty] = True
-                                continue
-                            count += 1.0
-                            if weight > 0.0 and c_k > 0.0:      # no colour read where the layer has no weight
-                                share = weight / max(c_k, 1e-12)
-                                c0 += image[0, y, x] * share
-                                c1 += image[1, y, x] * share
-                                c2 += image[2, y, x] * share
-                                a += share
-                    known[by, bx] = count / (s * s)
-                    inv = 1.0 / count if count > 0.0 else 0.0
-                    premult[0, by, bx] = c0 * inv
-                    premult[1, by, bx] = c1 * inv
-                    premult[2, by, bx] = c2 * inv
-                    premult[3, by, bx] = a * inv
+                    r, g, b, a, kn, weighted, hidden = _cell(image, coc, s, by, bx, mid_k, width_k, mid_prev,
+                                                             width_prev, hidden_from)
+                    premult[0, by, bx] = r
+                    premult[1, by, bx] = g
+                    premult[2, by, bx] = b
+                    premult[3, by, bx] = a
+                    known[by, bx] = kn
+                    any_weight[ty] |= weighted
+                    any_hidden[ty] |= hidden
+    return any_weight.any(), any_hidden.any()
+
+
+@numba.njit(cache=True, parallel=True)
+def block_sums(image, coc, s, mid_k, width_k, mid_prev, width_prev, hidden_from, lo, hi, tile, cells_h, cells_w,
+               p_out, w_out):
+    """The fill's pull sums of a layer at the level of ``tile`` px blocks, straight from the photo: per block,
+    the sum over its cells (of :func:`layer_down`'s layer, ``cells_h`` x ``cells_w`` of them in the frame)
+    of source·known and of known, the source being the layer with each colour held at or below its alpha.
+    Empty tiles cost O(1). Returns (any weight > 0, any hidden pixel)."""
+    per = tile // s
+    th, tw = lo.shape
+    any_weight = np.zeros(th, np.bool_)
+    any_hidden = np.zeros(th, np.bool_)
+    for ty in numba.prange(th):
+        for tx in range(tw):
+            empty = _empty_tile(lo[ty, tx], hi[ty, tx], mid_k, width_k, mid_prev, width_prev, hidden_from)
+            rows = min(cells_h, ty * per + per) - ty * per
+            cols = min(cells_w, tx * per + per) - tx * per
+            for c in range(4):
+                p_out[c, ty, tx] = 0.0
+            if empty > 0:
+                w_out[ty, tx] = rows * cols if empty == 1 else 0.0
+                if empty == 2:
+                    any_hidden[ty] = True
+                continue
+            total = 0.0
+            for by in range(ty * per, ty * per + rows):
+                for bx in range(tx * per, tx * per + cols):
+                    r, g, b, a, kn, weighted, hidden = _cell(image, coc, s, by, bx, mid_k, width_k, mid_prev,
+                                                             width_prev, hidden_from)
+                    p_out[0, ty, tx] += min(r, a) * kn
+                    p_out[1, ty, tx] += min(g, a) * kn
+                    p_out[2, ty, tx] += min(b, a) * kn
+                    p_out[3, ty, tx] += a * kn
+                    total += kn
+                    any_weight[ty] |= weighted
+                    any_hidden[ty] |= hidden
+            w_out[ty, tx] = total
     return any_weight.any(), any_hidden.any()
 
 

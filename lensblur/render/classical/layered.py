@@ -672,7 +672,17 @@ def _layers_composite(encoded: Tensor, coc: Tensor, aperture: Aperture, options:
     def layer(k: int, a: int, b: int):
         return _layer_rows(encoded, coc, centres, k, options.softness, split, scales[k], a, b, ranges)
 
-    coarse = _coarse_fills(layer, len(centres), strips, block, scales, height) if len(strips) > 1 else None
+    def block_level(k: int, a: int, b: int):
+        if split is None and encoded.device.type == "cpu" and encoded.dtype == torch.float32:
+            return _block_sums_compiled(encoded, coc, centres, k, options.softness, scales[k], a, b, block, ranges)
+        got = layer(k, a, b)
+        if got is None:
+            return None
+        premult, known = got
+        p, w = _pull_layer(premult, known, int(math.log2(block // scales[k])))[-1]
+        return p, w, bool((known < 1).any())
+
+    coarse = _coarse_fills(block_level, len(centres), strips, block, height) if len(strips) > 1 else None
     bar = _progress_bar(len(centres) * len(strips), progress, "layers")
     out = torch.zeros_like(encoded)
     for y0, y1 in strips:
@@ -719,32 +729,57 @@ def _layer_rows(encoded: Tensor, coc: Tensor, centres: np.ndarray, k: int, softn
 def _layer_rows_compiled(encoded: Tensor, coc: Tensor, centres: np.ndarray, k: int, softness: float, s: int,
                          a: int, b: int, ranges: dict | None = None) -> tuple[Tensor, Tensor] | None:
     """:func:`_layer_rows` without a matte in one compiled pass (``_kernels.layers_numba``)."""
-    from .._kernels.layers_numba import layer_down, tile_ranges
+    from .._kernels.layers_numba import layer_down
 
-    def ramp(j: int) -> tuple[float, float]:     # _cumulative's midpoint and width; width 0 = "all 1"
-        if j >= len(centres) - 1:
-            return 0.0, 0.0
-        lo, hi = float(centres[j]), float(centres[j + 1])
-        return 0.5 * (lo + hi), max(softness * (hi - lo), 1e-6)
-
-    mid_k, width_k = ramp(k)
-    mid_prev, width_prev = ramp(k - 1) if k > 0 else (0.0, -1.0)     # width < 0 = "all 0"
-    hidden_from = float(np.float32(centres[k + 2])) if k + 2 < len(centres) else math.inf   # torch compares in float32
-    image = encoded[0, :, a:b].numpy()
-    radius = coc[0, 0, a:b].numpy()
+    image, radius, params, (lo, hi), tile = _compiled_inputs(encoded, coc, centres, k, softness, s, a, b,
+                                                             max(COARSE_BLOCK_PX, s), ranges)
     h, w = -(-(b - a) // s), -(-radius.shape[1] // s)
     premult = np.empty((4, h, w), np.float32)
     known = np.empty((h, w), np.float32)
-    tile = max(COARSE_BLOCK_PX, s)
-    ranges = {} if ranges is None else ranges
-    if (a, b, tile) not in ranges:        # every layer of a strip reads them: computed once per strip
-        ranges[(a, b, tile)] = tile_ranges(radius, tile)
-    lo, hi = ranges[(a, b, tile)]
-    weighted, hidden = layer_down(image, radius, s, mid_k, width_k, mid_prev, width_prev, hidden_from, lo, hi, tile,
-                                  premult, known)
+    weighted, hidden = layer_down(image, radius, s, *params, lo, hi, tile, premult, known)
     if not weighted and not hidden:
         return None
     return torch.from_numpy(premult)[None], torch.from_numpy(known)[None, None]
+
+
+def _block_sums_compiled(encoded: Tensor, coc: Tensor, centres: np.ndarray, k: int, softness: float, s: int,
+                         a: int, b: int, block: int, ranges: dict) -> tuple[Tensor, Tensor, bool] | None:
+    """The coarse fill's input for layer k on rows a..b: its pull sums at the ``block`` level (as
+    :func:`_pull_layer` of :func:`_layer_rows` would give them) and whether it has hidden pixels, in one
+    compiled pass that skips the tiles where the layer is empty; None when it adds nothing."""
+    from .._kernels.layers_numba import block_sums
+
+    image, radius, params, (lo, hi), _ = _compiled_inputs(encoded, coc, centres, k, softness, s, a, b, block,
+                                                          ranges)
+    cells_h, cells_w = -(-(b - a) // s), -(-radius.shape[1] // s)
+    p = np.empty((4,) + lo.shape, np.float32)
+    w = np.empty(lo.shape, np.float32)
+    weighted, hidden = block_sums(image, radius, s, *params, lo, hi, block, cells_h, cells_w, p, w)
+    if not weighted and not hidden:
+        return None
+    return torch.from_numpy(p)[None], torch.from_numpy(w)[None, None], bool(hidden)
+
+
+def _compiled_inputs(encoded: Tensor, coc: Tensor, centres: np.ndarray, k: int, softness: float, s: int, a: int,
+                     b: int, tile: int, ranges: dict | None):
+    """What the compiled layer passes read: the rows' photo and radii, layer k's ramp parameters
+    (``_cumulative``'s midpoint and width for C_k and C_{k-1}, width 0 = "all 1", < 0 = "all 0", and the radius
+    from which a pixel is hidden) and the rows' per-tile radius ranges (kept in ``ranges`` for the next layer)."""
+    from .._kernels.layers_numba import tile_ranges
+
+    def ramp(j: int) -> tuple[float, float]:
+        if j >= len(centres) - 1:
+            return 0.0, 0.0
+        low, high = float(centres[j]), float(centres[j + 1])
+        return 0.5 * (low + high), max(softness * (high - low), 1e-6)
+
+    mid_prev, width_prev = ramp(k - 1) if k > 0 else (0.0, -1.0)
+    hidden_from = float(np.float32(centres[k + 2])) if k + 2 < len(centres) else math.inf   # torch compares in float32
+    radius = coc[0, 0, a:b].numpy()
+    ranges = {} if ranges is None else ranges
+    if (a, b, tile) not in ranges:        # every layer of a strip reads them: computed once per strip
+        ranges[(a, b, tile)] = tile_ranges(radius, tile)
+    return encoded[0, :, a:b].numpy(), radius, (*ramp(k), mid_prev, width_prev, hidden_from), ranges[(a, b, tile)], tile
 
 
 def _split_rows(split: SubjectSplit, a: int, b: int) -> SubjectSplit:
@@ -756,21 +791,20 @@ def _split_rows(split: SubjectSplit, a: int, b: int) -> SubjectSplit:
                         behind_colour=rows(split.behind_colour))
 
 
-def _coarse_fills(layer, count: int, strips: list[tuple[int, int]], block: int, scales: list[int],
-                  height: int) -> dict:
+def _coarse_fills(block_level, count: int, strips: list[tuple[int, int]], block: int, height: int) -> dict:
     """For each layer with hidden pixels: the pull-push fill at the block level (1/``block`` of the frame),
-    from block sums pulled strip by strip (block-aligned strips need no margin for this)."""
+    from block sums pulled strip by strip (block-aligned strips need no margin for this); ``block_level(k,
+    a, b)`` gives layer k's sums on rows a..b and whether it has hidden pixels there, or None."""
     sums: dict[int, list] = {}
     hidden: set[int] = set()
     for a, b in strips:
         for k in range(count):
-            got = layer(k, a, b)
+            got = block_level(k, a, b)
             if got is None:
                 continue
-            premult, known = got
-            if bool((known < 1).any()):
+            p, w, has_hidden = got
+            if has_hidden:
                 hidden.add(k)
-            p, w = _pull_layer(premult, known, int(math.log2(block // scales[k])))[-1]
             sums.setdefault(k, []).append((a // block, p, w))
     fills = {}
     for k in sorted(hidden):
