@@ -155,10 +155,6 @@ def to_working(image: Tensor, gamma: float | None) -> Tensor:
     has found non-negative, not a copy) or BokehMe's sRGB^γ (a number)."""
     if gamma is None:
         return image
-    if _compiled_colour(image):
-        from .._kernels.colour_numba import working
-
-        return torch.from_numpy(working(image.detach().numpy(), float(gamma), True))
     return _power(srgb_encode(image), gamma, fresh=True)
 
 
@@ -166,17 +162,7 @@ def from_working(values: Tensor, gamma: float | None) -> Tensor:
     """Back from :func:`to_working`'s values to linear light (``values`` is the renderer's own output)."""
     if gamma is None:
         return values
-    if _compiled_colour(values):
-        from .._kernels.colour_numba import working
-
-        return torch.from_numpy(working(values.detach().numpy(), float(gamma), False))
     return srgb_decode(_power(values, 1.0 / gamma, fresh=True))
-
-
-def _compiled_colour(x: Tensor) -> bool:
-    """Whether the working-value conversions run compiled (``_kernels.colour_numba``; equal to the torch
-    steps within float32 round-off, tested): float32 on the CPU, no gradient asked for."""
-    return x.device.type == "cpu" and x.dtype == torch.float32 and not x.requires_grad
 
 
 def scatter_encoded(
