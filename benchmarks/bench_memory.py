@@ -5,7 +5,7 @@ written as an 8-bit PNG and a 16-bit disparity PNG; ``lensblur render --blur 25`
 which reports its own peak resident memory (VmHWM). The table gives the measured peak beside
 ``estimate_bytes(..., whole_process=True)``.
 
-    .venv/bin/python benchmarks/bench_memory.py [--renderers scatter layered]
+    .venv/bin/python benchmarks/bench_memory.py [--renderers scatter layered] [--sizes 6 12 24]
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from bench_scatter import _scene  # the same scene as the scatter's benchmark
 import lensblur as lb
 from lensblur.render.memory import estimate_bytes
 
-SIZES = {"6 MP": (2000, 3000), "12 MP": (2832, 4256)}
+SIZES = {"6 MP": (2000, 3000), "12 MP": (2832, 4256), "24 MP": (4000, 6000)}
 REPORT = ("import sys; from lensblur.cli import main; code = main(sys.argv[1:]); "
           "print(next(l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM'))); sys.exit(code)")
 
@@ -32,12 +32,13 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--renderers", nargs="+", default=["scatter", "layered"])
+    parser.add_argument("--sizes", nargs="+", default=["6", "12"], choices=["6", "12", "24"], help="megapixels")
     args = parser.parse_args()
     print("| size | renderer | measured peak (MB) | model (MB) | model / measured |")
     print("|---|---|---:|---:|---:|")
     with tempfile.TemporaryDirectory() as folder:
         tmp = Path(folder)
-        for label, (height, width) in SIZES.items():
+        for label, (height, width) in ((f"{mp} MP", SIZES[f"{mp} MP"]) for mp in args.sizes):
             image, disparity, _ = _scene(height, width)
             lb.save_image(tmp / "photo.png", image, bit_depth=8, overwrite=True)
             cv2.imwrite(str(tmp / "disparity.png"), np.round(disparity[0, 0].numpy() * 65535).astype(np.uint16))

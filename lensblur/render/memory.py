@@ -9,14 +9,15 @@ its networks, ``lensblur._allocator``, which the others do not):
 | renderer | base (MB) | bytes per pixel | measured 1.5 / 6 / 12 MP (MB) |
 |---|---:|---:|---|
 | scatter | 680 | 72 | 781 / 1041 / 1538 |
-| layered | 1335 | 70 | - / 1755 / 2176 |
+| layered | 750 | 84 | - / 1193 / 1685 (24 MP: 2702) |
 | hybrid, neural | 1070 | 190 | 1350 / 2188 / - |
 
-The layered row (2026-12-07; rerun with ``benchmarks/bench_memory.py``, which printed 1799 / 2104 MB)
-is the Middlebury Motorcycle resized to 3000x2000 and 4256x2832 with its disparity (depth jumps over 55 %
-of the frame): its strips hold a fixed working set (about 650 MB above the scatter's base) whatever the
-photo's size, so the fit is a larger base and a per-pixel part like the scatter's; a photo without depth
-jumps skips the strips and needs the scatter's memory.
+The layered row (2026-12-07, ``benchmarks/bench_memory.py --sizes 6 12 24``, the process's own VmHWM) is
+the Middlebury Motorcycle resized to 3000x2000, 4256x2832 and 6000x4000 with its disparity (depth jumps
+over a third of the frame): a line through the three peaks is 690 MB + 84 B/px, and the model adds 60 MB
+(1.04-1.07x the measured peaks). Its strips hold about 4 MP each whatever the photo's size; the compiled CPU
+path keeps few full-strip temporaries (before it: 1335 MB + 70 B/px, 1799 / 2104 MB measured at 6 / 12 MP).
+A photo without depth jumps skips the strips and needs the scatter's memory.
 
 ``render()`` checks the per-pixel part and the renderer's fixed working set beyond the scatter's against
 the memory still available to the process (the smaller of the system's MemAvailable and the container's
@@ -32,8 +33,8 @@ from ..errors import InvalidParameterError, hint
 
 __all__ = ["BYTES_PER_PIXEL", "PROCESS_BASE_BYTES", "available_bytes", "check_memory", "estimate_bytes"]
 
-BYTES_PER_PIXEL = {"scatter": 72, "layered": 70, "hybrid": 190, "neural": 190}
-PROCESS_BASE_BYTES = {"scatter": 680e6, "layered": 1335e6, "hybrid": 1070e6, "neural": 1070e6}
+BYTES_PER_PIXEL = {"scatter": 72, "layered": 84, "hybrid": 190, "neural": 190}
+PROCESS_BASE_BYTES = {"scatter": 680e6, "layered": 750e6, "hybrid": 1070e6, "neural": 1070e6}
 DEFAULT_SHARE = 0.75
 
 
