@@ -57,8 +57,7 @@ def reach_slack(seeds: np.ndarray) -> np.ndarray:
     planes, h, w = seeds.shape
     slack = np.full((planes, h + 4, w + 4), NONE, np.float32)
     slack[:, 2:-2, 2:-2] = seeds
-    _sweeps(slack)
-    return slack[:, 2:-2, 2:-2]
+    return sweep_padded(slack)
 
 
 @numba.njit(cache=True, parallel=True)
@@ -213,7 +212,8 @@ def _van_herk(values, half, gmax, gmin, hmax, hmin, out_hi, out_lo, want_hi, wan
 
 @numba.njit(cache=True, parallel=True)
 def _range_columns(a, half, hi, lo, want_hi, want_lo):
-    """:func:`_van_herk` down the columns of ``a (H, W)``, 64 columns per task."""
+    """:func:`_van_herk` down the columns of ``a (H, W)``, 64 columns per task. Given transposed views
+    (``a.T``, ``hi.T``, ``lo.T``) it runs along the rows."""
     height, width = a.shape
     chunk = 64
     for c in numba.prange(-(-width // chunk)):
@@ -230,23 +230,6 @@ def _range_columns(a, half, hi, lo, want_hi, want_lo):
             lo[:, x0:x1] = out_lo
 
 
-@numba.njit(cache=True, parallel=True)
-def _range_rows(a, half, hi, lo):
-    """:func:`_van_herk` along the rows of ``a (H, W)``, 16 rows per task (each row a column of its buffer)."""
-    height, width = a.shape
-    chunk = 16
-    for c in numba.prange(-(-height // chunk)):
-        y0 = c * chunk
-        y1 = min(height, y0 + chunk)
-        total = width + 2 * half
-        bufs = np.empty((4, total, y1 - y0), np.float32)
-        out_hi = np.empty((width, y1 - y0), np.float32)
-        out_lo = np.empty((width, y1 - y0), np.float32)
-        _van_herk(a[y0:y1].T, half, bufs[0], bufs[1], bufs[2], bufs[3], out_hi, out_lo, True, True)
-        hi[y0:y1] = out_hi.T
-        lo[y0:y1] = out_lo.T
-
-
 def window_range(a: np.ndarray, size: int, want_hi: bool = True, want_lo: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Max and min of ``a (H, W)`` over the square window of odd side ``size`` around each pixel, the
     frame's outside ignored: separable, rows then columns, each in O(1) per pixel. Only the wanted ones are
@@ -254,7 +237,7 @@ def window_range(a: np.ndarray, size: int, want_hi: bool = True, want_lo: bool =
     half = size // 2
     a = np.ascontiguousarray(a, np.float32)
     row_hi, row_lo = np.empty_like(a), np.empty_like(a)
-    _range_rows(a, half, row_hi, row_lo)
+    _range_columns(a.T, half, row_hi.T, row_lo.T, True, True)       # along the rows
     hi, lo = np.empty_like(a), np.empty_like(a)
     if want_hi:
         _range_columns(row_hi, half, hi, lo, True, False)

@@ -162,56 +162,53 @@ def block_sums(image, coc, s, mid_k, width_k, mid_prev, width_prev, hidden_from,
     return any_weight.any(), any_hidden.any()
 
 
+@numba.njit(cache=True, inline="always")
+def _sum2x2(a, c, y, x):
+    """The sum of channel c of ``a (C, H, W)`` over the 2x2 cell (y, x) of the half-size grid, samples past
+    the edge 0."""
+    height, width = a.shape[1], a.shape[2]
+    total = 0.0
+    for dy in range(2):
+        yy = 2 * y + dy
+        if yy >= height:
+            continue
+        for dx in range(2):
+            xx = 2 * x + dx
+            if xx < width:
+                total += a[c, yy, xx]
+    return total
+
+
 @numba.njit(cache=True, parallel=True)
 def pull_level(p, w, p_out, w_out):
     """One pull step: 2x2 sums of ``p (C, H, W)`` and ``w (H, W)`` into ``p_out (C, h, w)``, ``w_out (h, w)``
     (h, w = ceil(H / 2), ceil(W / 2); an odd size counts an empty row or column, as a zero pad does)."""
-    channels, height, width = p.shape
+    channels = p.shape[0]
+    weights = w.reshape((1,) + w.shape)
     h, w2 = w_out.shape
     for y in numba.prange(h):
         for x in range(w2):
-            total = 0.0
-            for dy in range(2):
-                yy = 2 * y + dy
-                if yy >= height:
-                    continue
-                for dx in range(2):
-                    xx = 2 * x + dx
-                    if xx < width:
-                        total += w[yy, xx]
-            w_out[y, x] = total
+            w_out[y, x] = _sum2x2(weights, 0, y, x)
             for c in range(channels):
-                total = 0.0
-                for dy in range(2):
-                    yy = 2 * y + dy
-                    if yy >= height:
-                        continue
-                    for dx in range(2):
-                        xx = 2 * x + dx
-                        if xx < width:
-                            total += p[c, yy, xx]
-                p_out[c, y, x] = total
+                p_out[c, y, x] = _sum2x2(p, c, y, x)
 
 
 @numba.njit(cache=True, parallel=True)
 def push_level(p, w, coarse, out):
     """One push step: each pixel keeps its own mean p / w in proportion to its confidence min(w, 1) and
-    takes the rest from ``coarse`` upsampled exactly 2x (bilinear, half-pixel centres, edges clamped: torch's
+    takes the rest from ``coarse`` upsampled exactly 2x (:func:`_bilinear`, as torch's
     ``interpolate(scale_factor=2, mode="bilinear", align_corners=False)``)."""
     channels, height, width = p.shape
     ch, cw = coarse.shape[1], coarse.shape[2]
     for y in numba.prange(height):
-        j = y // 2
-        j2 = max(j - 1, 0) if y % 2 == 0 else min(j + 1, ch - 1)
+        y0, y1, fy = _twice_index(y, ch)
         for x in range(width):
-            i = x // 2
-            i2 = max(i - 1, 0) if x % 2 == 0 else min(i + 1, cw - 1)
+            x0, x1, fx = _twice_index(x, cw)
             weight = w[y, x]
             confidence = min(max(weight, 0.0), 1.0)
             inv = 1.0 / max(weight, 1e-12)
             for c in range(channels):
-                up = (0.75 * (0.75 * coarse[c, j, i] + 0.25 * coarse[c, j, i2])
-                      + 0.25 * (0.75 * coarse[c, j2, i] + 0.25 * coarse[c, j2, i2]))
+                up = _bilinear(coarse, c, y0, y1, fy, x0, x1, fx)
                 out[c, y, x] = confidence * (p[c, y, x] * inv) + (1.0 - confidence) * up
 
 
@@ -306,19 +303,16 @@ def finish_fill(premult, known, coarse, near, has_near, cell):
     channels, height, width = premult.shape
     ch, cw = coarse.shape[1], coarse.shape[2]
     for y in numba.prange(height):
-        j = y // 2
-        j2 = max(j - 1, 0) if y % 2 == 0 else min(j + 1, ch - 1)
+        y0, y1, fy = _twice_index(y, ch)
         for x in range(width):
             kn = known[y, x]
             if kn >= 1.0:
                 continue
-            i = x // 2
-            i2 = max(i - 1, 0) if x % 2 == 0 else min(i + 1, cw - 1)
+            x0, x1, fx = _twice_index(x, cw)
             confidence = min(max(kn, 0.0), 1.0)
             keep = near[y // cell, x // cell] if has_near else 1.0
             for c in range(channels):        # the alpha (last) is read by the colours before it changes
-                up = (0.75 * (0.75 * coarse[c, j, i] + 0.25 * coarse[c, j, i2])
-                      + 0.25 * (0.75 * coarse[c, j2, i] + 0.25 * coarse[c, j2, i2]))
+                up = _bilinear(coarse, c, y0, y1, fy, x0, x1, fx)
                 own = min(premult[c, y, x], premult[channels - 1, y, x]) if kn > 0.0 else 0.0
                 filled = (confidence * own + (1.0 - confidence) * up) * keep
                 premult[c, y, x] = kn * premult[c, y, x] + (1.0 - kn) * filled
@@ -375,6 +369,25 @@ def _bilinear_index(i, s, n):
     return i0, i1, src - i0
 
 
+@numba.njit(cache=True, inline="always")
+def _twice_index(i, n):
+    """:func:`_bilinear_index` for s = 2, in integers (the push levels' hot loop): an even i sits a quarter
+    past its coarse sample's predecessor, an odd one a quarter past the sample itself."""
+    k = i // 2
+    if i % 2 == 1:
+        return k, min(k + 1, n - 1), 0.25
+    if k == 0:
+        return 0, min(1, n - 1), 0.0
+    return k - 1, k, 0.75
+
+
+@numba.njit(cache=True, inline="always")
+def _bilinear(a, c, y0, y1, fy, x0, x1, fx):
+    """Channel c of ``a (C, h, w)`` sampled between rows y0, y1 and columns x0, x1 (:func:`_bilinear_index`)."""
+    return ((1.0 - fy) * ((1.0 - fx) * a[c, y0, x0] + fx * a[c, y0, x1])
+            + fy * ((1.0 - fx) * a[c, y1, x0] + fx * a[c, y1, x1]))
+
+
 @numba.njit(cache=True, parallel=True)
 def over_upsampled(below, above, s):
     """:func:`over` of ``above (C, h, w)`` upsampled s times (bilinear, as ``F.interpolate``) onto ``below
@@ -387,8 +400,7 @@ def over_upsampled(below, above, s):
             x0, x1, fx = _bilinear_index(x, s, w)
             alpha = 0.0
             for c in range(channels - 1, -1, -1):       # the alpha (last) first
-                v = ((1.0 - fy) * ((1.0 - fx) * above[c, y0, x0] + fx * above[c, y0, x1])
-                     + fy * ((1.0 - fx) * above[c, y1, x0] + fx * above[c, y1, x1]))
+                v = _bilinear(above, c, y0, y1, fy, x0, x1, fx)
                 if c == channels - 1:
                     alpha = min(max(v, 0.0), 1.0)
                     below[c, y, x] = alpha + (1.0 - alpha) * below[c, y, x]
