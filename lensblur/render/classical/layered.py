@@ -673,7 +673,7 @@ def _layers_composite(encoded: Tensor, coc: Tensor, aperture: Aperture, options:
         return _layer_rows(encoded, coc, centres, k, options.softness, split, scales[k], a, b, ranges)
 
     def block_level(k: int, a: int, b: int):
-        if split is None and encoded.device.type == "cpu" and encoded.dtype == torch.float32:
+        if _compiled_layers(encoded, split):
             return _block_sums_compiled(encoded, coc, centres, k, options.softness, scales[k], a, b, block, ranges)
         got = layer(k, a, b)
         if got is None:
@@ -706,7 +706,7 @@ def _layer_rows(encoded: Tensor, coc: Tensor, centres: np.ndarray, k: int, softn
     hidden behind a jump (0). None when it has neither weight nor hidden pixels there (it adds nothing).
     On the CPU without a matte, one compiled pass (:func:`_layer_rows_compiled`, equal to these steps;
     ``ranges`` keeps its per-strip tile ranges between the layers)."""
-    if split is None and encoded.device.type == "cpu" and encoded.dtype == torch.float32:
+    if _compiled_layers(encoded, split):
         return _layer_rows_compiled(encoded, coc, centres, k, softness, s, a, b, {} if ranges is None else ranges)
     if split is None:
         weight, share, hidden = layer_weights(coc[..., a:b, :], centres, k, softness)
@@ -724,6 +724,12 @@ def _layer_rows(encoded: Tensor, coc: Tensor, centres: np.ndarray, k: int, softn
         known = _area_down(known, s)
         premult = premult / known.clamp_min(1e-12) * (known > 0)
     return premult, known
+
+
+def _compiled_layers(encoded: Tensor, split: SubjectSplit | None) -> bool:
+    """Whether layers are built by the compiled passes: float32 on the CPU, no matte (a matte's split layers
+    take the torch steps)."""
+    return split is None and encoded.device.type == "cpu" and encoded.dtype == torch.float32
 
 
 def _layer_rows_compiled(encoded: Tensor, coc: Tensor, centres: np.ndarray, k: int, softness: float, s: int,
