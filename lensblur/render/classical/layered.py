@@ -299,8 +299,7 @@ def pull_push(values: Tensor, known: Tensor) -> Tensor:
 def _pull_push_sums(weighted: Tensor, weight: Tensor) -> Tensor:
     """:func:`pull_push` from level 0's sums (weighted value, weight): pulled to 1 px, then pushed back down."""
     pyramid = _pull(weighted, weight)
-    p, w = pyramid.pop()
-    return _push(pyramid, p / w.clamp_min(1e-12) * (w > 0))
+    return _push(pyramid, _top(pyramid, None))
 
 
 def _pull(weighted: Tensor, weight: Tensor, levels: int | None = None) -> list[tuple[Tensor, Tensor]]:
