@@ -390,29 +390,38 @@ def _blur_sparse(x: Tensor, kernel: np.ndarray, wanted: Tensor | None = None) ->
 
     weights = torch.as_tensor(np.ascontiguousarray(kernel), dtype=x.dtype)
     weights = weights / weights.sum()
-    tile = COARSE_BLOCK_PX
-    if wanted is None:
-        tiles = torch.ones(1, 1, *(-(-n // tile) for n in x.shape[-2:]))
-    else:
-        tiles = F.max_pool2d((wanted > 0).to(x.dtype), tile, ceil_mode=True)
-        tiles = _dilate(tiles, 2 * math.ceil(kernel.shape[0] / 2 / tile) + 1)
     out = torch.empty_like(x)
     mass = _inside_mass(weights, *x.shape[-2:])
-    correlate_sparse(x[0].contiguous().numpy(), weights.numpy(), tiles[0, 0].numpy() > 0, tile, mass.numpy(),
-                     out[0].numpy())
+    correlate_sparse(x[0].contiguous().numpy(), weights.numpy(), _source_tiles(x, kernel, wanted)[0, 0].numpy() > 0,
+                     COARSE_BLOCK_PX, mass.numpy(), out[0].numpy())
     return out
 
 
-def _sparse_is_cheaper(x: Tensor, kernel: np.ndarray) -> bool:
-    """Whether :func:`_blur_sparse` beats the FFT: its work is (covered pixels) x (footprint taps), the FFT's
-    about (padded pixels) x log2(padded pixels), at about the same cost per step on this CPU (measured at
-    1080p: 15 % covered, 9 x 9 footprint: 62 ms against 110 ms)."""
+def _source_tiles(x: Tensor, kernel: np.ndarray, wanted: Tensor | None) -> Tensor:
+    """The 16-px tiles of ``x`` whose sources :func:`_blur_sparse` visits: all (``wanted`` None), or those
+    within the kernel's reach of a tile where the output is wanted."""
+    tile = COARSE_BLOCK_PX
+    if wanted is None:
+        return torch.ones(1, 1, *(-(-n // tile) for n in x.shape[-2:]))
+    tiles = F.max_pool2d((wanted > 0).to(x.dtype), tile, ceil_mode=True)
+    return _dilate(tiles, 2 * math.ceil(kernel.shape[0] / 2 / tile) + 1)
+
+
+def _sparse_is_cheaper(x: Tensor, kernel: np.ndarray, wanted: Tensor | None = None) -> bool:
+    """Whether :func:`_blur_sparse` beats the FFT: its work is (covered pixels it visits) x (footprint taps),
+    the FFT's about (padded pixels) x log2(padded pixels), at about the same cost per step on this CPU
+    (measured at 1080p: 15 % covered, 9 x 9 footprint: 62 ms against 110 ms)."""
     if not (x.device.type == "cpu" and x.dtype == torch.float32 and x.shape[0] == 1 and not x.requires_grad):
         return False
     h, w = x.shape[-2:]
     padded = (h + kernel.shape[0]) * (w + kernel.shape[1])
-    covered = int((x[0, -1, ::4, ::4] > 0).sum()) * 16       # every 16th pixel is enough to decide
-    return covered * int((kernel > 0).sum()) < padded * math.log2(padded)
+    covered = x[0, -1, ::4, ::4] > 0                          # every 16th pixel is enough to decide
+    if wanted is not None:
+        tile = COARSE_BLOCK_PX
+        visited = _source_tiles(x, kernel, wanted)[0, 0] > 0
+        covered = covered & visited.repeat_interleave(tile // 4, 0).repeat_interleave(tile // 4, 1)[
+            :covered.shape[0], :covered.shape[1]]
+    return int(covered.sum()) * 16 * int((kernel > 0).sum()) < padded * math.log2(padded)
 
 
 NEAR_CELL_PX = 4
@@ -691,8 +700,11 @@ def _layers_composite(encoded: Tensor, coc: Tensor, aperture: Aperture, options:
         a, b = max(0, y0 - margin), min(height, y1 + margin)
         fills = None if coarse is None else {k: (fill[..., a // block:, :], block // scales[k])
                                              for k, fill in coarse.items()}
-        composite = _composite_rows(layer, centres, scales, aperture, a, b, width, fills, bar,
-                                    None if band is None else band[..., a:b, :])
+        wanted = None           # the band on the strip's own rows: its margin's output is not kept
+        if band is not None:
+            wanted = torch.zeros_like(band[..., a:b, :])
+            wanted[..., y0 - a:y1 - a, :] = band[..., y0:y1, :]
+        composite = _composite_rows(layer, centres, scales, aperture, a, b, width, fills, bar, wanted)
         out[..., y0:y1, :] = composite[..., y0 - a:y1 - a, :]
     bar.close()
     return out
@@ -867,8 +879,9 @@ def _composite_rows(layer, centres: np.ndarray, scales: list[int], aperture: Ape
             premult = _fill_hidden(premult, known, None if fills is None else fills[k], near)
         if abs(radius) / s >= MIN_RADIUS_PX * 0.999 and radius != 0:
             kernel = _kernel(abs(radius) / s, aperture, foreground=radius > 0)
-            if _sparse_is_cheaper(premult, kernel):
-                premult = _blur_sparse(premult, kernel, band_rows if s == 1 else None)
+            wanted = band_rows if s == 1 else None
+            if _sparse_is_cheaper(premult, kernel, wanted):
+                premult = _blur_sparse(premult, kernel, wanted)
             else:
                 premult = _blur(premult, kernel)
         if group[1] is None:     # the layer's own buffer (fresh from the steps above) starts the run
