@@ -698,13 +698,14 @@ def _layers_composite(encoded: Tensor, coc: Tensor, aperture: Aperture, options:
             bar.update(len(centres))
             continue
         a, b = max(0, y0 - margin), min(height, y1 + margin)
-        fills = None if coarse is None else {k: (fill[..., a // block:, :], block // scales[k])
-                                             for k, fill in coarse.items()}
         wanted = None           # the band on the strip's own rows: its margin's output is not kept
         if band is not None:
             wanted = torch.zeros_like(band[..., a:b, :])
             wanted[..., y0 - a:y1 - a, :] = band[..., y0:y1, :]
-        composite = _composite_rows(layer, centres, scales, aperture, a, b, width, fills, bar, wanted)
+        rows_k = None                   # each layer's own rows: its margin is as wide as its own reach
+        if margin:
+            rows_k = [(max(a, y0 - m), min(b, y1 + m)) for m in _layer_margins(centres, scales, block)]
+        composite = _composite_rows(layer, centres, scales, aperture, a, b, width, coarse, bar, wanted, rows_k, block)
         out[..., y0:y1, :] = composite[..., y0 - a:y1 - a, :]
     bar.close()
     return out
@@ -808,6 +809,20 @@ def _split_rows(split: SubjectSplit, a: int, b: int) -> SubjectSplit:
                         behind_colour=rows(split.behind_colour))
 
 
+def _layer_margins(centres: np.ndarray, scales: list[int], block: int) -> list[int]:
+    """The rows each layer needs beyond a strip's own, block-aligned: its blur (|r|), the fill's push (2
+    blocks), its upsampling (s) and, for a full-resolution layer filled only near its known pixels, that
+    reach (|r| + the radius of the layers that can hide it, :func:`_near_cells`, plus a cell's slack)."""
+    margins = []
+    for k, radius in enumerate(centres):
+        reach = abs(float(radius)) + 2 * block + scales[k] + 2
+        if scales[k] == 1 and abs(radius) <= RIM_MAX_RADIUS_PX:
+            in_front = max((abs(float(c)) for c in centres[k + 2:]), default=0.0)
+            reach = max(reach, 2 * abs(float(radius)) + in_front + 2 + 3 * NEAR_CELL_PX + scales[k] + 2)
+        margins.append(block * math.ceil(reach / block))
+    return margins
+
+
 def _coarse_fills(block_level, count: int, strips: list[tuple[int, int]], block: int, height: int) -> dict:
     """For each layer with hidden pixels: the pull-push fill at the block level (1/``block`` of the frame),
     from block sums pulled strip by strip (block-aligned strips need no margin for this); ``block_level(k,
@@ -837,11 +852,15 @@ def _coarse_fills(block_level, count: int, strips: list[tuple[int, int]], block:
 
 
 def _composite_rows(layer, centres: np.ndarray, scales: list[int], aperture: Aperture, a: int, b: int,
-                    width: int, fills: dict | None, bar, band_rows: Tensor | None = None) -> Tensor:
+                    width: int, coarse: dict | None, bar, band_rows: Tensor | None = None,
+                    rows_k: list[tuple[int, int]] | None = None, block: int = COARSE_BLOCK_PX) -> Tensor:
     """Steps 3-5 on rows a..b: fill, blur and composite every layer far to near; runs of layers of one
-    resolution are composited at that resolution and upsampled once ("over" is associative). With
+    resolution are composited at that resolution and upsampled once ("over" is associative). ``coarse``:
+    the frame's block-level fills (:func:`_coarse_fills`) or None (the rows are the whole frame). With
     ``band_rows`` (the band on these rows) the result is needed only where it is above 0: full-resolution
-    layers skip the sources that cannot reach it, and elsewhere the result is not the composite."""
+    layers skip the sources that cannot reach it, and elsewhere the result is not the composite. With
+    ``rows_k``, layer k is built on its own rows (block-aligned, within a..b) and composited there: the
+    result is then right only on the rows every layer's margin covers (a strip's own)."""
     total = None                                # premultiplied colour + coverage composited so far
     group: list = [scales[0], None]             # [s, premultiplied colour + coverage] of the current run
     # the largest radius of the layers that can hide layer k (k + 2 and nearer)
@@ -867,7 +886,8 @@ def _composite_rows(layer, centres: np.ndarray, scales: list[int], aperture: Ape
         if s != group[0]:
             flush()
             group[0] = s
-        got = layer(k, a, b)
+        a_k, b_k = (a, b) if rows_k is None else rows_k[k]
+        got = layer(k, a_k, b_k)
         bar.update(1)
         if got is None:
             continue
@@ -876,19 +896,28 @@ def _composite_rows(layer, centres: np.ndarray, scales: list[int], aperture: Ape
             near = None      # on its grid of cells
             if s == 1 and abs(radius) <= RIM_MAX_RADIUS_PX:
                 near = _near_cells(known, abs(radius) + in_front[k] + 2.0)
-            premult = _fill_hidden(premult, known, None if fills is None else fills[k], near)
+            fill = None if coarse is None else (coarse[k][..., a_k // block:, :], block // s)
+            premult = _fill_hidden(premult, known, fill, near)
         if abs(radius) / s >= MIN_RADIUS_PX * 0.999 and radius != 0:
             kernel = _kernel(abs(radius) / s, aperture, foreground=radius > 0)
-            wanted = band_rows if s == 1 else None
+            wanted = band_rows[..., a_k - a:b_k - a, :] if s == 1 and band_rows is not None else None
             if _sparse_is_cheaper(premult, kernel, wanted):
                 premult = _blur_sparse(premult, kernel, wanted)
             else:
                 premult = _blur(premult, kernel)
+        top, n = (a_k - a) // s, premult.shape[-2]       # its rows in the run's (a_k − a is a multiple of s)
         if group[1] is None:     # the layer's own buffer (fresh from the steps above) starts the run
             premult[:, -1:].clamp_(0.0, 1.0)
+            if n != -(-(b - a) // s):
+                placed = premult.new_zeros(premult.shape[:2] + (-(-(b - a) // s), premult.shape[-1]))
+                placed[..., top:top + n, :] = premult
+                premult = placed
             group[1] = premult
         else:
-            group[1] = _over(group[1], premult)
+            below = group[1][..., top:top + n, :]
+            result = _over(below, premult)
+            if result is not below:
+                below.copy_(result)
     flush()
     if total is None:
         raise AssertionError("no layer has any weight")   # every pixel's weights sum to 1
@@ -899,7 +928,10 @@ def _over(below: Tensor, above: Tensor) -> Tensor:
     """``above`` (premultiplied colour + alpha, the alpha clamped to [0, 1]) composited over ``below`` with
     "over": colour = above + (1 − α)·below, coverage = α + (1 − α)·below's. In place on the CPU (compiled);
     ``below`` is the compositor's own buffer."""
-    if _compiled(below, above) and above.is_contiguous() and below.shape == above.shape:
+    compiled = (above.device.type == "cpu" and above.dtype == below.dtype == torch.float32 and above.shape[0] == 1
+                and above.is_contiguous() and below.stride(-1) == 1 and below.shape == above.shape
+                and not (above.requires_grad or below.requires_grad))     # ``below``: the run's buffer or its rows
+    if compiled:
         from .._kernels.layers_numba import over
 
         over(below[0].numpy(), above[0].numpy())
