@@ -501,21 +501,23 @@ def _window_range(x: Tensor, size: int, want_hi: bool, want_lo: bool) -> tuple[T
                  .reshape(x.shape) for i in (0, 1))
 
 
-def soft_edge_width(coc: Tensor, *, jump_px: float = 2.0, min_pixels: int = 100) -> float:
+def soft_edge_width(coc: Tensor, *, jump_px: float = 2.0, min_pixels: int = 100,
+                    local_range: tuple[Tensor, Tensor] | None = None) -> float:
     """The width (px) over which the map's depth jumps spread: about 2 for an exact map, 4·f and more for
     one upsampled f times or estimated by a network.
 
     Across a jump of height Δ spread over W pixels, the 3x3 range is about 2Δ/W and a window wider than W
     sees all of Δ, so W ≈ 2·range(window)/range(3x3), taken as the median over the pixels whose 3x3 range
     exceeds ``jump_px``. The window grows (33, 65, 129 px) until it is at least 2.5 W. 0 when fewer than
-    ``min_pixels`` pixels are on a jump (nothing to measure).
+    ``min_pixels`` pixels are on a jump (nothing to measure). ``local_range``: the map's 3x3 max and min,
+    when the caller has them already.
 
     Example:
         >>> step = torch.zeros(1, 1, 64, 64); step[..., 32:] = 20.0
         >>> soft_edge_width(step)
         2.0
     """
-    hi3, lo3 = _range(coc, 3)
+    hi3, lo3 = _range(coc, 3) if local_range is None else local_range
     r3 = hi3 - lo3
     on_jump = r3 > jump_px
     if int(on_jump.sum()) < min_pixels:
@@ -529,7 +531,8 @@ def soft_edge_width(coc: Tensor, *, jump_px: float = 2.0, min_pixels: int = 100)
     return width
 
 
-def sharpen_soft_edges(coc: Tensor, half_width_px: float, *, jump_px: float = 2.0) -> Tensor:
+def sharpen_soft_edges(coc: Tensor, half_width_px: float, *, jump_px: float = 2.0,
+                       local_range: tuple[Tensor, Tensor] | None = None) -> Tensor:
     """Soft depth jumps made steps again: each pixel on a ramp takes the nearer or the farther side's value.
 
     With the window of side 2·⌈half_width⌉ + 1 around a pixel spanning lo..hi, a pixel is sloped when the
@@ -538,7 +541,7 @@ def sharpen_soft_edges(coc: Tensor, half_width_px: float, *, jump_px: float = 2.
     half-size window already sees more than 1/1.6 of it, where a slant's range would halve. Sloped pixels
     within the window of a ramp's middle become hi if they are above the midpoint, lo if not. A ramp made
     by blurring or upsampling a step is symmetric about the step, so the midpoint falls where the step
-    was. Plateaus, exact steps and slants keep their values.
+    was. Plateaus, exact steps and slants keep their values. ``local_range``: as in :func:`soft_edge_width`.
 
     Example:
         >>> ramp = torch.linspace(0, 18, 10).repeat(30, 1)                 # a jump of 18 spread over 10 px
@@ -549,7 +552,7 @@ def sharpen_soft_edges(coc: Tensor, half_width_px: float, *, jump_px: float = 2.
     size = 2 * math.ceil(half_width_px) + 1
     hi, lo = _range(coc, size)
     hi_in, lo_in = _range(coc, 2 * (size // 4) + 1)
-    hi3, lo3 = _range(coc, 3)
+    hi3, lo3 = _range(coc, 3) if local_range is None else local_range
     span, slope = hi - lo, hi3 - lo3
     sloped = (span > jump_px) & (slope > 0) & (slope <= 0.5 * span)
     middle = sloped & ((coc - 0.5 * (hi + lo)).abs() <= 0.25 * span) & (span <= SLANT_RATIO * (hi_in - lo_in))
@@ -1084,8 +1087,8 @@ def layered_blur(
         for b in range(image.shape[0]):
             out[b:b + 1] = _layers_composite(values[b:b + 1], coc[b:b + 1], aperture, options, progress,
                                              split=splits[b], band=None if band is None else band[b:b + 1])
-        if band is not None:
-            out = band * out + (1 - band) * base.image
+        if band is not None:      # band·layers + (1 − band)·scatter, in place: the scatter's exactly off the band
+            out = out.sub_(base.image).mul_(band).add_(base.image)
         out = from_working(out, gamma)
     share = float((band > 0).float().mean()) if band is not None else 1.0
     extras = {"backend": "torch", "aperture": aperture.name, "gamma": gamma, "band": share,
@@ -1111,10 +1114,11 @@ def _sharpened(coc: Tensor, options: LayeredOptions) -> tuple[Tensor, list[float
     for b in range(coc.shape[0]):
         one = coc[b:b + 1]
         width = options.soft_edge_px
+        local = _range(one, 3) if width is None or width > 0 else None     # both steps read the 3x3 range
         if width is None:
-            measured = soft_edge_width(one, jump_px=options.jump_px)
+            measured = soft_edge_width(one, jump_px=options.jump_px, local_range=local)
             width = min(measured, MAX_SOFT_EDGE_PX) if measured >= SOFT_EDGE_MIN_PX else 0.0
-        out.append(sharpen_soft_edges(one, width, jump_px=options.jump_px) if width > 0 else one)
+        out.append(sharpen_soft_edges(one, width, jump_px=options.jump_px, local_range=local) if width > 0 else one)
         used.append(round(float(width), 2))
     return torch.cat(out) if coc.shape[0] > 1 else out[0], used
 
