@@ -155,19 +155,48 @@ def _box_rows(a, half, out):
             out[y, x] = total / size
 
 
+@numba.njit(cache=True, parallel=True)
+def _min_columns(a, half, out):
+    """:func:`_min_rows` down the columns, a row at a time (contiguous inner loops), 256 columns per task."""
+    height, width = a.shape
+    for c in numba.prange(-(-width // 256)):
+        x0, x1 = c * 256, min(width, c * 256 + 256)
+        for y in range(height):
+            for x in range(x0, x1):
+                out[y, x] = np.inf
+            for yy in range(max(0, y - half), min(height, y + half + 1)):
+                for x in range(x0, x1):
+                    out[y, x] = min(out[y, x], a[yy, x])
+
+
+@numba.njit(cache=True, parallel=True)
+def _box_columns(a, half, out):
+    """:func:`_box_rows` down the columns (edges repeated, each window summed afresh), 256 columns per task."""
+    height, width = a.shape
+    size = 2 * half + 1
+    for c in numba.prange(-(-width // 256)):
+        x0, x1 = c * 256, min(width, c * 256 + 256)
+        total = np.empty(x1 - x0, np.float32)
+        for y in range(height):
+            total[:] = 0.0
+            for k in range(y - half, y + half + 1):
+                yy = min(max(k, 0), height - 1)
+                for x in range(x0, x1):
+                    total[x - x0] += a[yy, x]
+            for x in range(x0, x1):
+                out[y, x] = total[x - x0] / size
+
+
 def feather_inwards(band: np.ndarray, half: int) -> np.ndarray:
     """``band (H, W)`` eroded by a (2·half + 1)² square (the frame's outside ignored), then averaged over the
     same square (edges repeated): a ramp that stays inside the band. Separable: rows, then columns."""
-    def rows(kernel, a: np.ndarray) -> np.ndarray:
+    def apply(kernel, a: np.ndarray) -> np.ndarray:
         out = np.empty_like(a)
         kernel(a, half, out)
         return out
 
-    def columns(kernel, a: np.ndarray) -> np.ndarray:
-        return np.ascontiguousarray(rows(kernel, np.ascontiguousarray(a.T)).T)
-
-    eroded = columns(_min_rows, rows(_min_rows, np.ascontiguousarray(band, np.float32)))
-    return columns(_box_rows, rows(_box_rows, eroded))
+    eroded = apply(_min_columns, apply(_min_rows, np.ascontiguousarray(band, np.float32)))
+    return apply(_box_columns, apply(_box_rows, eroded))
 
 
 @numba.njit(cache=True, inline="always")
