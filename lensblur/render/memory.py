@@ -9,14 +9,15 @@ its networks, ``lensblur._allocator``, which the others do not):
 | renderer | base (MB) | bytes per pixel | measured 1.5 / 6 / 12 MP (MB) |
 |---|---:|---:|---|
 | scatter | 680 | 72 | 781 / 1041 / 1538 |
-| layered | 750 | 84 | - / 1193 / 1685 (24 MP: 2702) |
+| layered | 920 | 85 | - / 1368 / 1841 (24 MP: 2889) |
 | hybrid, neural | 1070 | 190 | 1350 / 2188 / - |
 
-The layered row (2026-12-07, ``benchmarks/bench_memory.py --sizes 6 12 24``, the process's own VmHWM) is
-the Middlebury Motorcycle resized to 3000x2000, 4256x2832 and 6000x4000 with its disparity (depth jumps
-over a third of the frame): a line through the three peaks is 690 MB + 84 B/px, and the model adds 60 MB
-(1.04-1.07x the measured peaks). Its strips hold about 4 MP each whatever the photo's size; the compiled CPU
-path keeps few full-strip temporaries (before it: 1335 MB + 70 B/px, 1799 / 2104 MB measured at 6 / 12 MP).
+The layered row (2026-12-07, ``benchmarks/bench_memory.py --renderers layered --sizes 6 12 24``, the process's
+own VmHWM) is the Middlebury Motorcycle resized to 3000x2000, 4256x2832 and 6000x4000 with its disparity (depth
+jumps over a third of the frame): a line through the 6 and 24 MP peaks is 861 MB + 84.5 B/px, and the model
+adds about 60 MB (1.04-1.06x the measured peaks). Its strips hold about 8 MP each whatever the photo's size
+(with 4 MP strips: 1193 / 1685 / 2702 MB, but 24 MP renders about 2 s slower); the compiled CPU path keeps few
+full-strip temporaries (before it: 1335 MB + 70 B/px, 1799 / 2104 MB measured at 6 / 12 MP).
 A photo without depth jumps skips the strips and needs the scatter's memory.
 
 ``render()`` checks the per-pixel part and the renderer's fixed working set beyond the scatter's against
@@ -33,8 +34,8 @@ from ..errors import InvalidParameterError, hint
 
 __all__ = ["BYTES_PER_PIXEL", "PROCESS_BASE_BYTES", "available_bytes", "check_memory", "estimate_bytes"]
 
-BYTES_PER_PIXEL = {"scatter": 72, "layered": 84, "hybrid": 190, "neural": 190}
-PROCESS_BASE_BYTES = {"scatter": 680e6, "layered": 750e6, "hybrid": 1070e6, "neural": 1070e6}
+BYTES_PER_PIXEL = {"scatter": 72, "layered": 85, "hybrid": 190, "neural": 190}
+PROCESS_BASE_BYTES = {"scatter": 680e6, "layered": 920e6, "hybrid": 1070e6, "neural": 1070e6}
 DEFAULT_SHARE = 0.75
 
 

@@ -54,7 +54,7 @@ __all__ = ["LayeredOptions", "layer_centres", "layer_weights", "layered_blur", "
 RIM_MAX_RADIUS_PX = 8.0    # full-resolution layers up to this radius fill their hidden part only near its rim
 MAX_SOFT_EDGE_PX = 64      # sharpening windows up to 129 px (the separable max filter's exact range)
 COARSE_BLOCK_PX = 16       # the layered fill's strip-exact split: pyramid levels at and above 16-px blocks
-STRIP_PIXELS = 4_000_000   # a strip of the layered composite holds about this many pixels with its margins
+STRIP_PIXELS = 8_000_000   # a strip of the layered composite holds about this many pixels with its margins
 SLANT_RATIO = 1.6         # a slant's range doubles from the half window to the whole; a ramp's grows < 1.6x
 SOFT_EDGE_MIN_PX = 6.0     # below this: an exact map (about 2 px), a mild upsampling or a refined map
 
@@ -82,7 +82,7 @@ class LayeredOptions:
             from the map (:func:`soft_edge_width`; exact maps measure about 2 px and are left alone), 0
             leaves the map as given, a number sharpens edges of that half-width (:func:`sharpen_soft_edges`).
         tile_rows: render the layers in strips of this many rows (rounded down to 16-px blocks), each with
-            a margin, to bound memory; the result equals one strip's. None: about 4 MP per strip.
+            a margin, to bound memory; the result equals one strip's. None: about 8 MP per strip.
     """
 
     spacing: float = 0.2
@@ -658,7 +658,7 @@ def _layers_composite(encoded: Tensor, coc: Tensor, aperture: Aperture, options:
                       progress: bool, split: SubjectSplit | None = None, band: Tensor | None = None) -> Tensor:
     """The layered composite of one image (steps 1-5), in the encoded (γ) domain, in strips of rows.
 
-    A frame taller than ``options.tile_rows`` (default: rows for about 4 MP with margins) is rendered in
+    A frame taller than ``options.tile_rows`` (default: rows for about 8 MP with margins) is rendered in
     strips, each from its rows plus a margin wide enough for every step: the blur (the largest radius), the
     push of the hidden-layer fill (2 coarse blocks) and the low-resolution upsampling. The fill is the one
     step that sees the whole frame; it is split at a 16-px block level: each layer's block sums are pulled
