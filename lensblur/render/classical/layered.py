@@ -378,36 +378,45 @@ def _blur(x: Tensor, kernel: np.ndarray) -> Tensor:
     return (out / _inside_mass(weights, h, w).clamp_min(1e-12)).reshape(n, c, h, w)
 
 
-def _blur_sparse(x: Tensor, kernel: np.ndarray, wanted: Tensor | None = None) -> Tensor:
+def _blur_sparse(x: Tensor, kernel: np.ndarray, wanted: Tensor | None = None, *,
+                 visited: Tensor | None = None) -> Tensor:
     """:func:`_blur` by direct correlation over the pixels a layer covers (alpha > 0), compiled: for a small
     footprint and a layer that covers a small part of the frame (a layer near focus, its hidden part filled
     only near the occluders' edges) far cheaper than a frame-sized FFT; equal to it within round-off.
 
     ``wanted``: the output is needed only there (the band, (1, 1, H, W)); sources that cannot reach it
     (16-px tiles farther than the kernel from any wanted tile) are skipped, and the result elsewhere is
-    not the blur."""
+    not the blur. ``visited``: those tiles, when the caller has them (:func:`_source_tiles`)."""
     from .._kernels.layers_numba import correlate_sparse
 
     weights = torch.as_tensor(np.ascontiguousarray(kernel), dtype=x.dtype)
     weights = weights / weights.sum()
     out = torch.empty_like(x)
     mass = _inside_mass(weights, *x.shape[-2:])
-    correlate_sparse(x[0].contiguous().numpy(), weights.numpy(), _source_tiles(x, kernel, wanted)[0, 0].numpy() > 0,
-                     COARSE_BLOCK_PX, mass.numpy(), out[0].numpy())
+    visited = _source_tiles(x, kernel, wanted) if visited is None else visited
+    correlate_sparse(x[0].contiguous().numpy(), weights.numpy(), visited[0, 0].numpy() > 0, COARSE_BLOCK_PX,
+                     mass.numpy(), out[0].numpy())
     return out
 
 
-def _source_tiles(x: Tensor, kernel: np.ndarray, wanted: Tensor | None) -> Tensor:
+def _source_tiles(x: Tensor, kernel: np.ndarray, wanted: Tensor | None, pooled: Tensor | None = None) -> Tensor:
     """The 16-px tiles of ``x`` whose sources :func:`_blur_sparse` visits: all (``wanted`` None), or those
-    within the kernel's reach of a tile where the output is wanted."""
+    within the kernel's reach of a tile where the output is wanted (``pooled``: :func:`_wanted_tiles` of
+    ``wanted``, when the caller has it)."""
     tile = COARSE_BLOCK_PX
     if wanted is None:
         return torch.ones(1, 1, *(-(-n // tile) for n in x.shape[-2:]))
-    tiles = F.max_pool2d((wanted > 0).to(x.dtype), tile, ceil_mode=True)
+    tiles = _wanted_tiles(wanted) if pooled is None else pooled
     return _dilate(tiles, 2 * math.ceil(kernel.shape[0] / 2 / tile) + 1)
 
 
-def _sparse_is_cheaper(x: Tensor, kernel: np.ndarray, wanted: Tensor | None = None) -> bool:
+def _wanted_tiles(wanted: Tensor) -> Tensor:
+    """1 on the 16-px tiles (the last ones cut by the frame) where ``wanted`` is above 0."""
+    return F.max_pool2d((wanted > 0).to(wanted.dtype), COARSE_BLOCK_PX, ceil_mode=True)
+
+
+def _sparse_is_cheaper(x: Tensor, kernel: np.ndarray, wanted: Tensor | None = None, *,
+                       visited: Tensor | None = None) -> bool:
     """Whether :func:`_blur_sparse` beats the FFT: its work is (covered pixels it visits) x (footprint taps),
     the FFT's about (padded pixels) x log2(padded pixels), at about the same cost per step on this CPU
     (measured at 1080p: 15 % covered, 9 x 9 footprint: 62 ms against 110 ms)."""
@@ -416,9 +425,9 @@ def _sparse_is_cheaper(x: Tensor, kernel: np.ndarray, wanted: Tensor | None = No
     h, w = x.shape[-2:]
     padded = (h + kernel.shape[0]) * (w + kernel.shape[1])
     covered = x[0, -1, ::4, ::4] > 0                          # every 16th pixel is enough to decide
-    if wanted is not None:
+    if wanted is not None or visited is not None:
         tile = COARSE_BLOCK_PX
-        visited = _source_tiles(x, kernel, wanted)[0, 0] > 0
+        visited = (_source_tiles(x, kernel, wanted) if visited is None else visited)[0, 0] > 0
         covered = covered & visited.repeat_interleave(tile // 4, 0).repeat_interleave(tile // 4, 1)[
             :covered.shape[0], :covered.shape[1]]
     return int(covered.sum()) * 16 * int((kernel > 0).sum()) < padded * math.log2(padded)
@@ -868,6 +877,7 @@ def _composite_rows(layer, centres: np.ndarray, scales: list[int], aperture: Ape
     group: list = [scales[0], None]             # [s, premultiplied colour + coverage] of the current run
     # the largest radius of the layers that can hide layer k (k + 2 and nearer)
     in_front = [max((abs(float(c)) for c in centres[k + 2:]), default=0.0) for k in range(len(centres))]
+    band_tiles = None if band_rows is None else _wanted_tiles(band_rows)
 
     def flush() -> None:
         nonlocal total
@@ -903,9 +913,13 @@ def _composite_rows(layer, centres: np.ndarray, scales: list[int], aperture: Ape
             premult = _fill_hidden(premult, known, fill, near)
         if abs(radius) / s >= MIN_RADIUS_PX * 0.999 and radius != 0:
             kernel = _kernel(abs(radius) / s, aperture, foreground=radius > 0)
-            wanted = band_rows[..., a_k - a:b_k - a, :] if s == 1 and band_rows is not None else None
-            if _sparse_is_cheaper(premult, kernel, wanted):
-                premult = _blur_sparse(premult, kernel, wanted)
+            visited = None        # the tiles whose sources can reach the band on the layer's rows
+            if s == 1 and band_tiles is not None:
+                top = (a_k - a) // COARSE_BLOCK_PX
+                pooled = band_tiles[..., top:top + -(-(b_k - a_k) // COARSE_BLOCK_PX), :]
+                visited = _source_tiles(premult, kernel, band_rows, pooled)
+            if _sparse_is_cheaper(premult, kernel, visited=visited):
+                premult = _blur_sparse(premult, kernel, visited=visited)
             else:
                 premult = _blur(premult, kernel)
         top, n = (a_k - a) // s, premult.shape[-2]       # its rows in the run's (a_k − a is a multiple of s)
