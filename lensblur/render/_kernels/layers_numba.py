@@ -93,24 +93,46 @@ def layer_down(image, coc, s, mid_k, width_k, mid_prev, width_prev, hidden_from,
     """Fill ``premult (4, h, w)`` and ``known (h, w)`` (h, w = ceil(H / s), ceil(W / s)) for one layer;
     returns (any weight > 0, any hidden pixel) over the full-resolution pixels. ``lo``, ``hi``: the radius
     range of each ``tile`` px square (:func:`tile_ranges`, ``tile`` a multiple of s): the tiles where the
-    layer has no weight are written without visiting their pixels."""
+    layer has no weight are written a row at a time without visiting their pixels. At full resolution
+    (s = 1) a cell is one pixel, written directly (:func:`_cell`'s s = 1 case)."""
     h, w = known.shape
     per = tile // s                          # cells per tile side
     th, tw = lo.shape
     any_weight = np.zeros(th, np.bool_)
     any_hidden = np.zeros(th, np.bool_)
     for ty in numba.prange(th):
+        weighted_row = hidden_row = False      # kept per thread, written once: no shared cache line per pixel
         for tx in range(tw):
             empty = _empty_tile(lo[ty, tx], hi[ty, tx], mid_k, width_k, mid_prev, width_prev, hidden_from)
-            if empty == 2:
-                any_hidden[ty] = True
+            bx0, bx1 = tx * per, min(w, tx * per + per)
+            if empty > 0:
+                hidden_row |= empty == 2
+                for by in range(ty * per, min(h, ty * per + per)):
+                    for c in range(4):
+                        premult[c, by, bx0:bx1] = 0.0
+                    known[by, bx0:bx1] = 1.0 if empty == 1 else 0.0
+                continue
             for by in range(ty * per, min(h, ty * per + per)):
-                for bx in range(tx * per, min(w, tx * per + per)):
-                    if empty > 0:
-                        for c in range(4):
-                            premult[c, by, bx] = 0.0
-                        known[by, bx] = 1.0 if empty == 1 else 0.0
-                        continue
+                if s == 1:                    # a cell is one pixel: _cell's arithmetic, written directly
+                    for bx in range(bx0, bx1):
+                        r = coc[by, bx]
+                        c_k = _ramp(r, mid_k, width_k, 1.0)
+                        weight = c_k - _ramp(r, mid_prev, width_prev, 0.0)
+                        if weight > 0.0:
+                            weighted_row = True
+                        if r >= hidden_from:
+                            hidden_row = True
+                            for c in range(4):
+                                premult[c, by, bx] = 0.0
+                            known[by, bx] = 0.0
+                            continue
+                        share = weight / max(c_k, 1e-12) if weight > 0.0 and c_k > 0.0 else 0.0
+                        for c in range(3):
+                            premult[c, by, bx] = image[c, by, bx] * share
+                        premult[3, by, bx] = share
+                        known[by, bx] = 1.0
+                    continue
+                for bx in range(bx0, bx1):
                     r, g, b, a, kn, weighted, hidden = _cell(image, coc, s, by, bx, mid_k, width_k, mid_prev,
                                                              width_prev, hidden_from)
                     premult[0, by, bx] = r
@@ -118,8 +140,10 @@ def layer_down(image, coc, s, mid_k, width_k, mid_prev, width_prev, hidden_from,
                     premult[2, by, bx] = b
                     premult[3, by, bx] = a
                     known[by, bx] = kn
-                    any_weight[ty] |= weighted
-                    any_hidden[ty] |= hidden
+                    weighted_row |= weighted
+                    hidden_row |= hidden
+        any_weight[ty] = weighted_row
+        any_hidden[ty] = hidden_row
     return any_weight.any(), any_hidden.any()
 
 
@@ -135,6 +159,7 @@ def block_sums(image, coc, s, mid_k, width_k, mid_prev, width_prev, hidden_from,
     any_weight = np.zeros(th, np.bool_)
     any_hidden = np.zeros(th, np.bool_)
     for ty in numba.prange(th):
+        weighted_row = hidden_row = False      # kept per thread, written once (as in layer_down)
         for tx in range(tw):
             empty = _empty_tile(lo[ty, tx], hi[ty, tx], mid_k, width_k, mid_prev, width_prev, hidden_from)
             rows = min(cells_h, ty * per + per) - ty * per
@@ -143,8 +168,7 @@ def block_sums(image, coc, s, mid_k, width_k, mid_prev, width_prev, hidden_from,
                 p_out[c, ty, tx] = 0.0
             if empty > 0:
                 w_out[ty, tx] = rows * cols if empty == 1 else 0.0
-                if empty == 2:
-                    any_hidden[ty] = True
+                hidden_row |= empty == 2
                 continue
             total = 0.0
             for by in range(ty * per, ty * per + rows):
@@ -156,9 +180,11 @@ def block_sums(image, coc, s, mid_k, width_k, mid_prev, width_prev, hidden_from,
                     p_out[2, ty, tx] += min(b, a) * kn
                     p_out[3, ty, tx] += a * kn
                     total += kn
-                    any_weight[ty] |= weighted
-                    any_hidden[ty] |= hidden
+                    weighted_row |= weighted
+                    hidden_row |= hidden
             w_out[ty, tx] = total
+        any_weight[ty] = weighted_row
+        any_hidden[ty] = hidden_row
     return any_weight.any(), any_hidden.any()
 
 
