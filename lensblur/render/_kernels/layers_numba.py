@@ -417,18 +417,25 @@ def _bilinear(a, c, y0, y1, fy, x0, x1, fx):
 @numba.njit(cache=True, parallel=True)
 def over_upsampled(below, above, s):
     """:func:`over` of ``above (C, h, w)`` upsampled s times (bilinear, as ``F.interpolate``) onto ``below
-    (C, H, W)`` (H <= h·s, W <= w·s: the upsampled image cut to ``below``), without the upsampled copy."""
+    (C, H, W)`` (H <= h·s, W <= w·s: the upsampled image cut to ``below``), without the upsampled copy: per
+    output row, the two source rows are mixed once into a row of w samples, then sampled along x."""
     channels, height, width = below.shape
     h, w = above.shape[1], above.shape[2]
+    xs0 = np.empty(width, np.int64)
+    xs1 = np.empty(width, np.int64)
+    fxs = np.empty(width, np.float32)
+    for x in range(width):
+        xs0[x], xs1[x], fxs[x] = _bilinear_index(x, s, w)
     for y in numba.prange(height):
         y0, y1, fy = _bilinear_index(y, s, h)
+        row = np.empty((channels, w), np.float32)
+        for c in range(channels):
+            for x in range(w):
+                row[c, x] = (1.0 - fy) * above[c, y0, x] + fy * above[c, y1, x]
+        last = channels - 1
         for x in range(width):
-            x0, x1, fx = _bilinear_index(x, s, w)
-            alpha = 0.0
-            for c in range(channels - 1, -1, -1):       # the alpha (last) first
-                v = _bilinear(above, c, y0, y1, fy, x0, x1, fx)
-                if c == channels - 1:
-                    alpha = min(max(v, 0.0), 1.0)
-                    below[c, y, x] = alpha + (1.0 - alpha) * below[c, y, x]
-                else:
-                    below[c, y, x] = v + (1.0 - alpha) * below[c, y, x]
+            x0, x1, fx = xs0[x], xs1[x], fxs[x]
+            alpha = min(max((1.0 - fx) * row[last, x0] + fx * row[last, x1], 0.0), 1.0)
+            for c in range(last):
+                below[c, y, x] = (1.0 - fx) * row[c, x0] + fx * row[c, x1] + (1.0 - alpha) * below[c, y, x]
+            below[last, y, x] = alpha + (1.0 - alpha) * below[last, y, x]
