@@ -55,6 +55,7 @@ def test_no_clipped_pixel_renders_exactly_as_without_reconstruction(renderer):
 def test_fast_features_equal_the_reference():
     photo = _photo(3, (80, 96), lights=((5, 5, 1), (0, 40, 2), (70, 90, 3), (40, 40, 0), (41, 44, 1), (79, 10, 4)))
     photo[0, :, 50:60, 60:75] = 1.0  # a large flat area
+    photo[0, 2, 39:42, 38:47] = 1.0  # lights clipped in blue only around one: their colour bounds (tighten_chroma)
     level = hl.clip_level(8, 2)
     array = photo[0].numpy()
     clipped = hl.clipped_channels(array, level)
@@ -70,6 +71,27 @@ def test_fast_features_equal_the_reference():
     out_fast, _ = hl.reconstruct_highlights(photo)
     out_slow, _ = hl.reconstruct_highlights(photo, reference=True)
     torch.testing.assert_close(out_fast, out_slow, rtol=1e-6, atol=1e-6)
+
+
+def test_a_saturated_light_takes_its_colour_from_its_partly_clipped_pixels_not_a_white_glow():
+    """A blue light 40x white clips blue first: its edge pixels hold (0.12, 0.2, clipped) over a background of
+    0.05, so green/blue <= (0.2 - 0.05) / (1 - 0.05) and red/blue <= 0.07 / 0.95, whatever the glow 1-2 px out
+    says (here whitish: a pale strand beside the light). Without that bound the centre turned white."""
+    image = torch.full((1, 3, 25, 25), 0.05)
+    image[0, :, 10:15, 10:15] = torch.tensor([0.4, 0.4, 0.45])[:, None, None]   # the whitish glow ring
+    image[0, :, 11:14, 11:14] = torch.tensor([0.12, 0.2, 1.0])[:, None, None]   # blue clipped only
+    image[0, :, 12, 12] = 1.0                                                     # all three clipped
+    array = image[0].numpy()
+    clipped = hl.clipped_channels(array, hl.clip_level(8, 2))
+    labels, count = hl._label(clipped.any(0))
+    features = hl.blob_features_reference(array, clipped, labels, count)
+    assert count == 1 and features.chroma[0, 1] > 0.8                             # the glow alone: white
+    chroma = hl.tighten_chroma(array, clipped, labels, features)
+    np.testing.assert_allclose(chroma[0], [0.07 / 0.95, 0.15 / 0.95, 1.0], rtol=1e-5)
+    for reference in (True, False):
+        out, _ = hl.reconstruct_highlights(image, reference=reference)
+        centre = out[0, :, 12, 12]
+        assert float(centre[2]) > 1.2 and float(centre[1]) == 1.0 and float(centre[0]) == 1.0   # blue, not white
 
 
 def test_a_channel_that_did_not_clip_predicts_the_clipped_one_from_the_glow_colour():

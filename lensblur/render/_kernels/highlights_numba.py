@@ -194,6 +194,35 @@ def blob_boxes(labels: np.ndarray, count: int) -> np.ndarray:
 
 
 @numba.njit(parallel=True, cache=True)
+def tighten_chroma(image, level, labels, boxes, chroma, background):
+    """The compiled form of ``render.classical.highlights.tighten_chroma``, in place on ``chroma``."""
+    lv = np.float32(level)
+    for i in numba.prange(boxes.shape[0]):
+        k = i + 1
+        bound = np.full((3, 3), np.inf)      # bound[j, c]: the light's chroma j <= bound · chroma c
+        for y in range(boxes[i, 0], boxes[i, 1]):
+            for x in range(boxes[i, 2], boxes[i, 3]):
+                if labels[y, x] != k:
+                    continue
+                for c in range(3):
+                    if image[c, y, x] < lv:
+                        continue
+                    for j in range(3):
+                        v = np.float64(image[j, y, x])
+                        if v < lv:
+                            b = max(v - background[i, j], 0.0) / max(1.0 - background[i, c], 1e-3)
+                            bound[j, c] = min(bound[j, c], b)
+        for _ in range(2):
+            for c in range(3):
+                for j in range(3):
+                    if j != c and bound[j, c] < np.inf:
+                        chroma[i, j] = min(chroma[i, j], bound[j, c] * chroma[i, c])
+        top = max(chroma[i, 0], chroma[i, 1], chroma[i, 2])
+        for c in range(3):
+            chroma[i, c] = chroma[i, c] / top if top > 0.0 else 1.0
+
+
+@numba.njit(parallel=True, cache=True)
 def apply_in_place(out, level, labels, boxes, gain, chroma, background, coc, coc_far, jump_px, ratio_min):
     """The compiled form of ``render.classical.highlights._apply``, writing into ``out`` (3, H, W)."""
     lv = np.float32(level)

@@ -51,7 +51,7 @@ from ...io.colour import srgb_decode
 from ...types import HighlightBoost, Highlights
 
 __all__ = ["GAIN_TABLE", "BlobFeatures", "boost_highlights", "clip_level", "clipped_channels",
-           "reconstruct_highlights", "blob_features_reference"]
+           "reconstruct_highlights", "blob_features_reference", "tighten_chroma"]
 
 # The median radiance lost per clipped pixel (units of white) given the blob size N (rows: log2 N = 0, 1,
 # ..., 7) and the ring brightness (columns, at RING_NODES); bilinear in between, held constant outside.
@@ -175,6 +175,40 @@ def blob_features_reference(image: np.ndarray, clipped: np.ndarray, labels: np.n
 _GLOW_MIN = 0.01  # glow excess (linear) per glow pixel below which its colour is noise and the light is white
 
 
+def tighten_chroma(image: np.ndarray, clipped: np.ndarray, labels: np.ndarray, features: BlobFeatures) -> np.ndarray:
+    """Each blob's light colour (``features.chroma``) made consistent with its partly clipped pixels.
+
+    A pixel of the blob where channel c clipped and channel j did not holds, above the background,
+    coverage·L·chroma_c >= 1 − bg_c and coverage·L·chroma_j = v_j − bg_j, so chroma_j / chroma_c <=
+    (v_j − bg_j) / (1 − bg_c), whatever the light's brightness and coverage. The tightest such bound over the
+    blob's pixels caps the glow's estimate (twice round, then the brightest channel is 1 again). A saturated
+    light clips its dominant channel first, so its edge pixels tell its colour; the glow 1-2 px out mixes in
+    whatever surrounds the light (strands, texture) and made coloured lights too white. A blob with no partly
+    clipped pixel keeps the glow's colour. Measured on the train split (docs/highlights.md). Returns the
+    new ``(n, 3)`` chroma (the readable form; ``_kernels.highlights_numba.tighten_chroma`` is the fast one).
+    """
+    chroma = features.chroma.astype(np.float64).copy()
+    bound = np.full((len(chroma), 3, 3), np.inf)         # bound[k, j, c]: chroma_j <= bound · chroma_c
+    ys, xs = np.nonzero(labels)
+    k = labels[ys, xs] - 1
+    values = image[:, ys, xs].astype(np.float64)
+    clip = clipped[:, ys, xs]
+    bg = features.background[k].T
+    for c in range(3):
+        for j in range(3):
+            pairs = clip[c] & ~clip[j]
+            ratio = np.clip(values[j, pairs] - bg[j, pairs], 0.0, None) / np.maximum(1.0 - bg[c, pairs], 1e-3)
+            np.minimum.at(bound[:, j, c], k[pairs], ratio)
+    for _ in range(2):
+        for c in range(3):
+            for j in range(3):
+                if j != c:
+                    finite = np.isfinite(bound[:, j, c])
+                    chroma[finite, j] = np.minimum(chroma[finite, j], bound[finite, j, c] * chroma[finite, c])
+    top = chroma.max(axis=1, keepdims=True)
+    return np.where(top > 0, chroma / np.maximum(top, 1e-300), 1.0)
+
+
 def area_px(labels: np.ndarray, size_px: np.ndarray, cell: int = _AREA_CELL) -> np.ndarray:
     """Per blob, the clipped pixels of the bright area it belongs to: blobs whose ``cell`` x ``cell`` tiles
     touch (gaps up to about a tile) are one area. Sky seen through leaves is many small blobs, one area."""
@@ -294,6 +328,7 @@ def reconstruct_highlights(image: Tensor, coc_px: Tensor | None = None, *, bit_d
                 continue
             labels, count = _label(any_clipped)
             features = blob_features_reference(array, clipped, labels, count, coc)
+            features.chroma[...] = tighten_chroma(array, clipped, labels, features)
             gain = gains(features, options, area_px(labels, features.size_px))
             array[...] = _apply(array, clipped, labels, features, gain, coc)
         else:
@@ -321,6 +356,7 @@ def _reconstruct_compiled(array: np.ndarray, level: float, coc: np.ndarray | Non
     labels, count = ndimage.label(mask, structure=np.ones((3, 3), bool), output=np.int32)
     boxes = kernels.blob_boxes(labels, count)
     features = kernels.blob_features(array, mask.view(bool), labels, count, _BG_RING, _GLOW_MIN, coc, boxes)
+    kernels.tighten_chroma(array, level, labels, boxes, features.chroma, features.background)
     tiles = kernels.tiles_any(mask, _AREA_CELL)
     groups, _ = ndimage.label(tiles, structure=np.ones((3, 3), bool))
     blob_group = groups[boxes[:, 0] // _AREA_CELL, boxes[:, 4] // _AREA_CELL]
