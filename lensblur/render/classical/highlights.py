@@ -22,8 +22,10 @@ bright ball. ``reconstruct_highlights`` estimates the lost radiance, and only wh
    ``large_area_px`` white pixels spread over the blob, so the gain per pixel falls as the area grows. Their
    true brightness is usually modest, and a renderer without exact occlusion spreads an over-bright sky
    over the sharp subject in front of it.
-   A clipped channel next to an unclipped one is predicted from the glow's colour ratio instead (real
-   evidence beats the table); every clipped channel ends at least at full scale.
+   The light's colour is the glow's, capped by what the blob's partly clipped pixels imply
+   (:func:`tighten_chroma`: a saturated light clips its dominant channel first). A clipped channel next to
+   an unclipped one is predicted from that colour's ratio instead (real evidence beats the table); every
+   clipped channel ends at least at full scale.
 5. **Depth at the light**: a blob at a depth jump (given the blur map, its radius varies by more than 1 px
    within 2 px of it: a light seen past an edge or through leaves, a highlight on a rim) has mixed pixels
    and no known surface; it is left as the photo has it. Measured: spreading such lights with the
