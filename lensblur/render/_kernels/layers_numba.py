@@ -229,9 +229,14 @@ def push_level(p, w, coarse, out):
     for y in numba.prange(height):
         y0, y1, fy = _twice_index(y, ch)
         for x in range(width):
-            x0, x1, fx = _twice_index(x, cw)
             weight = w[y, x]
-            confidence = min(max(weight, 0.0), 1.0)
+            if weight >= 1.0:                # fully confident: its own mean, the coarse level not read
+                inv = 1.0 / weight
+                for c in range(channels):
+                    out[c, y, x] = p[c, y, x] * inv
+                continue
+            x0, x1, fx = _twice_index(x, cw)
+            confidence = max(weight, 0.0)
             inv = 1.0 / max(weight, 1e-12)
             for c in range(channels):
                 up = _bilinear(coarse, c, y0, y1, fy, x0, x1, fx)
