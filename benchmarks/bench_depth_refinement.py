@@ -14,7 +14,7 @@ and the disparity error near depth edges is reported too. A third table times re
 
     .venv/bin/python benchmarks/bench_depth_refinement.py [--scenes 6] [--no-timing]
     .venv/bin/python benchmarks/bench_depth_refinement.py --only-timing --variants learned [--keep-freed-memory]
-    .venv/bin/python benchmarks/bench_depth_refinement.py --working-resolution
+    .venv/bin/python benchmarks/bench_depth_refinement.py --working-resolution [--factor 2]
 """
 
 from __future__ import annotations
@@ -32,9 +32,10 @@ from lensblur.io.images import linear_to_srgb, srgb_to_linear
 from lensblur.synth import make_scene, trace_all_in_focus, trace_defocus
 
 K, GAMMA, SIZE = 20.0, 2.2, 256
-# refine_depth settings compared: the default learned refiner, the same averaged over 8 views, guided
-VARIANTS = {"learned": {"method": "learned"}, "learned, 8 views": {"method": "learned", "views": 8},
-            "guided": {"method": "guided"}}
+# refine_depth settings compared: the default learned refiner (precision "auto": bfloat16 on a CPU with AMX), the
+# same in float32, averaged over 8 views, guided
+VARIANTS = {"learned": {"method": "learned"}, "learned, float32": {"method": "learned", "precision": "float32"},
+            "learned, 8 views": {"method": "learned", "views": 8}, "guided": {"method": "guided"}}
 TIMED_ONLY = {"learned, 0.7 MP working resolution": {"method": "learned", "work_px": 700_000}}
 
 
@@ -54,6 +55,8 @@ def main() -> None:
     parser.add_argument("--only-timing", action="store_true", help="print only the timing table")
     parser.add_argument("--working-resolution", action="store_true",
                         help="print only the working-resolution table (large photos: refined small, upsampled)")
+    parser.add_argument("--factor", type=int, default=2,
+                        help="with --working-resolution: how many times the Motorcycle is enlarged (2: 1.5 MP)")
     parser.add_argument("--variants", nargs="+", choices=list(VARIANTS) + list(TIMED_ONLY), default=list(VARIANTS),
                         help="refine_depth settings to time")
     parser.add_argument("--keep-freed-memory", action="store_true",
@@ -68,7 +71,7 @@ def main() -> None:
         _timing(timed)
         return
     if args.working_resolution:
-        _working_resolution()
+        _working_resolution(args.factor)
         return
     names = ("true", "degraded", *(f"refined, {m}" for m in VARIANTS))
     rows = {name: [] for name in names}
@@ -156,7 +159,7 @@ def _motorcycle() -> None:
         print(f"| {name} | {p:.2f} | {100 * band_mae:.2f} | {100 * mae:.2f} |")
 
 
-def _working_resolution(factor: int = 2) -> None:
+def _working_resolution(factor: int) -> None:
     """Large photos are refined at ``refine.WORK_PX`` and upsampled with the photo as guide: the Motorcycle
     enlarged ``factor`` times (so that it is above the working resolution), its true disparity degraded the
     same way (x4 down), refined at full resolution (the old path) and at the working resolution; renders scored
@@ -189,10 +192,12 @@ def _working_resolution(factor: int = 2) -> None:
 
     ref = render(truth)
     rows = {"degraded (bilinear)": (F.interpolate(low.values, size=(h, w), mode="bilinear"), 0.0)}
-    for name, work in (("learned, full resolution (default)", None),
-                       ("learned, working resolution", refine_module.WORK_PX)):
+    for name, work, precision in (("learned, full resolution (default)", None, "auto"),
+                                  ("learned, full resolution, float32", None, "float32"),
+                                  ("learned, working resolution", refine_module.WORK_PX, "auto")):
         start = time.perf_counter()
-        rows[name] = (refine_depth(low, image, work_px=work).values, time.perf_counter() - start)
+        rows[name] = (refine_depth(low, image, work_px=work, precision=precision).values,
+                      time.perf_counter() - start)
     print(f"\n# working resolution: Motorcycle enlarged x{factor} ({w}x{h}, {w * h / 1e6:.1f} MP; WORK_PX = "
           f"{refine_module.WORK_PX / 1e6:.1f} MP), K = {K * factor:g}, band PSNR vs the true-disparity render\n")
     print("| disparity | band PSNR (dB) | band MAE (% of range) | refine time (s) |")

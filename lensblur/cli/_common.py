@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 import lensblur as lb
-from lensblur.depth.refine_net import VIEW_COUNTS
+from lensblur.depth.refine_net import PRECISIONS, VIEW_COUNTS
 
 __all__ = ["HelpFormatter", "_depth_model_args", "_ensure_depth", "_pair"]
 
@@ -55,8 +55,11 @@ def _depth_model_args(parser: argparse.ArgumentParser) -> None:
                              "views (steadier thin structures, that many times the time)")
     parser.add_argument("--refine-max-mp", type=float, default=None, metavar="MP",
                         help="with --refine-method learned: refine photos above this many megapixels at that size "
-                             "and upsample with the photo as guide (12 MP in about 9 s instead of minutes; a little "
-                             "less exact at thin structures); default: full resolution")
+                             "and upsample with the photo as guide (faster on large photos, less exact at thin "
+                             "structures); default: full resolution")
+    parser.add_argument("--refine-precision", choices=PRECISIONS, default="auto",
+                        help="with --refine-method learned: the refiner's arithmetic; auto: bfloat16 on a CPU with "
+                             "bfloat16 matrix units (Intel AMX; about 3x faster, within 0.04 dB), else float32")
 
 
 def _ensure_depth(scene: lb.Scene, args: argparse.Namespace, *, estimate: bool) -> lb.Scene:
@@ -72,5 +75,5 @@ def _ensure_depth(scene: lb.Scene, args: argparse.Namespace, *, estimate: bool) 
     if args.refine_depth:
         work_px = None if args.refine_max_mp is None else max(4096, int(args.refine_max_mp * 1e6))
         depth = lb.depth.refine_depth(depth, scene.image, method=args.refine_method, views=args.refine_views,
-                                      work_px=work_px)
+                                      work_px=work_px, precision=args.refine_precision)
     return dataclasses.replace(scene, depth=depth)

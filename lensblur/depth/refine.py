@@ -19,19 +19,20 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from ..errors import InvalidParameterError
+from ..errors import InvalidParameterError, hint
 from ..io.images import linear_to_srgb
 from ..types import DepthMap
 from .convert import fill_holes
-from .refine_net import SHIPPED_REFINER, VIEW_COUNTS, RefineNet
+from .refine_net import PRECISIONS, SHIPPED_REFINER, VIEW_COUNTS, RefineNet
 
 __all__ = ["METHODS", "WORK_PX", "guided_filter", "joint_bilateral_upsample", "refine_depth"]
 
 _LEVELS = 33  # disparity levels of the cost volume (1/32 of the range apart)
 # A working resolution for the learned refiner on large photos (refine_depth(work_px=...), CLI --refine-max-mp):
 # refined there, brought back with joint bilateral upsampling guided by the full photo. Measured
-# (benchmarks/bench_depth_refinement.py): 12 MP in 8.5 s instead of minutes, but 1.5 dB lower in the depth-edge
-# band than refining at full resolution on the Motorcycle enlarged to 1.5 MP, so full resolution stays the default.
+# (benchmarks/bench_depth_refinement.py): 12 MP in 1.7 s (bfloat16) / 8.5 s (float32), but 1.5 dB lower in the
+# depth-edge band than full resolution on the Motorcycle enlarged to 1.5 MP, so full resolution stays the default
+# (12 MP in about 7 s in bfloat16 on a CPU with AMX; docs/depth.md).
 WORK_PX = 700_000
 
 
@@ -115,7 +116,7 @@ METHODS = ("learned", "guided")
 
 def refine_depth(depth: DepthMap, image: torch.Tensor, *, method: str = "learned", radius_px: int | None = None,
                  eps: float = 1e-3, weights: str | Path | None = None, views: int = 1,
-                 work_px: int | None = None) -> DepthMap:
+                 work_px: int | None = None, precision: str = "auto") -> DepthMap:
     """Upsample ``depth`` to ``image`` and move its edges onto the photo's edges.
 
     Args:
@@ -133,8 +134,11 @@ def refine_depth(depth: DepthMap, image: torch.Tensor, *, method: str = "learned
             (test-time augmentation): steadier thin structures for ``views`` times the time.
         work_px: ("learned") refine photos larger than this many pixels at that size and upsample the result
             with the photo as guide (:func:`joint_bilateral_upsample`): much faster on large photos, less exact
-            at thin structures (``WORK_PX`` = 0.7 MP: 12 MP in 8.5 s, -1.5 dB in the edge band on the
-            measured case). None (default) refines at full resolution.
+            at thin structures (``WORK_PX`` = 0.7 MP: 12 MP in 1.7 s with bfloat16, 8.5 s in float32; -1.5 dB
+            in the edge band on the measured case). None (default) refines at full resolution.
+        precision: ("learned") "auto" (default): bfloat16 convolutions on a CPU with bfloat16 matrix units
+            (Intel AMX; about 3x faster, renders within 0.04 dB of float32 on the refinement benchmark),
+            float32 elsewhere; "float32" or "bfloat16" to choose.
 
     Returns:
         The refined map at the photo's size, same kind and scale, ``source`` suffixed with "+learned" or
@@ -149,15 +153,22 @@ def refine_depth(depth: DepthMap, image: torch.Tensor, *, method: str = "learned
     if views not in VIEW_COUNTS:
         raise InvalidParameterError(f"views must be 1, 2, 4 or 8; got {views!r}")
     if views != 1 and method != "learned":
-        raise InvalidParameterError(f"views averages the learned refiner; with method={method!r} leave it at 1")
+        raise InvalidParameterError(f"{hint('views', '--refine-views')} averages the learned refiner; with "
+                                    f"{hint(f'method={method!r}', f'--refine-method {method}')} leave it at 1")
     if not bool(torch.isfinite(depth.values).all()):
         depth = fill_holes(depth)
     height, width = image.shape[-2:]
     values = depth.values.float()
     if work_px is not None and not (isinstance(work_px, int) and work_px >= 4096):
         raise InvalidParameterError(f"work_px must be None or an integer >= 4096 pixels; got {work_px!r}")
+    if precision not in PRECISIONS:
+        raise InvalidParameterError(f"precision must be one of {PRECISIONS}; got {precision!r}")
+    if precision != "auto" and method != "learned":
+        raise InvalidParameterError(f"{hint('precision', '--refine-precision')} sets the learned refiner's "
+                                    f"arithmetic; with {hint(f'method={method!r}', f'--refine-method {method}')} "
+                                    "leave it at 'auto'")
     if method == "learned":
-        return _refine_learned(depth, image, weights, views, work_px)
+        return _refine_learned(depth, image, weights, views, work_px, precision)
     factor = max(height / values.shape[-2], width / values.shape[-1])
     r = radius_px if radius_px is not None else max(4, int(round(2 * factor)))
     if not (isinstance(r, int) and r >= 1):
@@ -186,7 +197,8 @@ def refine_depth(depth: DepthMap, image: torch.Tensor, *, method: str = "learned
 _NETS: dict[tuple[str, float], object] = {}
 
 
-def _refine_learned(depth: DepthMap, image: torch.Tensor, weights, views: int, work_px: int | None) -> DepthMap:
+def _refine_learned(depth: DepthMap, image: torch.Tensor, weights, views: int, work_px: int | None,
+                    precision: str) -> DepthMap:
     """The learned refiner on the photo's display encoding, on the photo's device; the network is loaded once
     per weights file."""
     path = Path(weights or SHIPPED_REFINER)
@@ -206,10 +218,10 @@ def _refine_learned(depth: DepthMap, image: torch.Tensor, weights, views: int, w
         size = (max(8, round(height / scale)), max(8, round(width / scale)))
         small_guide = torch.round(F.interpolate(guide, size=size, mode="area") * 255.0) / 255.0
         small = net.refine(small_guide, F.interpolate(disparity, size=size, mode="bilinear", align_corners=False),
-                           views=views)
+                           views=views, precision=precision)
         refined = joint_bilateral_upsample(small, guide)
     else:
-        refined = net.refine(guide, up, views=views)
+        refined = net.refine(guide, up, views=views, precision=precision)
     # within the coarse map's range widened by a quarter: thin peaks that the coarse map averaged away come
     # back, nothing is invented far outside it, and a positive map stays positive
     lo, hi = float(up.amin()), float(up.amax())

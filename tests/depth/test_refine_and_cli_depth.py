@@ -62,6 +62,11 @@ def test_refinement_leaves_a_constant_map_constant_and_checks_arguments():
         np.testing.assert_allclose(refine_depth(flat, image, method=method).values.numpy(), 0.4, atol=1e-6)
     with pytest.raises(lb.errors.InvalidParameterError, match="eps must be > 0"):
         refine_depth(flat, image, method="guided", eps=0)
+    with pytest.raises(lb.errors.InvalidParameterError,
+                       match=r"precision must be one of \('auto', 'float32', 'bfloat16'\); got 'fp16'"):
+        refine_depth(flat, image, precision="fp16")
+    with pytest.raises(lb.errors.InvalidParameterError, match="with method='guided' leave it at 'auto'"):
+        refine_depth(flat, image, method="guided", precision="float32")
 
 
 def test_cli_renders_with_the_depth_stored_in_the_photo_and_records_its_source(tmp_path, capsys):
@@ -134,7 +139,15 @@ def test_cli_refines_stored_depth_with_the_chosen_method_and_says_so(tmp_path, c
     assert "depth: gdepth+learned" in capsys.readouterr().out
     assert main(["render", str(photo), "-o", str(tmp_path / "bad.png"), "--blur", "6", "--refine-depth",
                  "--refine-method", "guided", "--refine-views", "4"]) == 2
-    assert "views averages the learned refiner; with method='guided'" in capsys.readouterr().err
+    assert "--refine-views averages the learned refiner; with --refine-method guided" in capsys.readouterr().err
+    assert main(["render", str(photo), "-o", str(tmp_path / "bad.png"), "--blur", "6", "--refine-depth",
+                 "--refine-method", "guided", "--refine-precision", "float32"]) == 2
+    assert "--refine-precision sets the learned refiner's arithmetic; with --refine-method guided leave it at " \
+           "'auto'" in capsys.readouterr().err
+    exact = tmp_path / "float32.png"
+    assert main(["render", str(photo), "-o", str(exact), "--blur", "6", "--refine-depth", "--refine-precision",
+                 "float32"]) == 0
+    assert "depth: gdepth+learned" in capsys.readouterr().out
 
 
 def test_joint_bilateral_upsampling_puts_a_step_on_the_photos_edge():
