@@ -123,7 +123,7 @@ def test_focus_subject_band_covers_the_matte(tmp_path):
     assert far == pytest.approx(1.0, abs=0.02) and near == pytest.approx(1.0, abs=0.02)  # normalised: 0.7 -> 1
 
 
-def test_cli_refines_stored_depth_with_the_chosen_method_and_says_so(tmp_path, capsys):
+def test_cli_refines_stored_depth_with_the_chosen_method_and_says_so(tmp_path, capsys, monkeypatch):
     photo = tmp_path / "pixel.jpg"
     photo.write_bytes(builders._gdepth_jpeg(builders._ramp(16, 24)))
     for method in ("learned", "guided"):
@@ -144,10 +144,14 @@ def test_cli_refines_stored_depth_with_the_chosen_method_and_says_so(tmp_path, c
                  "--refine-method", "guided", "--refine-precision", "float32"]) == 2
     assert "--refine-precision sets the learned refiner's arithmetic; with --refine-method guided leave it at " \
            "'auto'" in capsys.readouterr().err
-    exact = tmp_path / "float32.png"
-    assert main(["render", str(photo), "-o", str(exact), "--blur", "6", "--refine-depth", "--refine-precision",
-                 "float32"]) == 0
-    assert "depth: gdepth+learned" in capsys.readouterr().out
+    asked = []
+    refine = lb.depth.refine_depth
+    monkeypatch.setattr(lb.depth, "refine_depth", lambda *a, **k: asked.append(k["precision"]) or refine(*a, **k))
+    for flags, expected in (([], "auto"), (["--refine-precision", "float32"], "float32")):
+        assert main(["render", str(photo), "-o", str(tmp_path / f"{expected}.png"), "--blur", "6", "--refine-depth",
+                     *flags]) == 0
+        assert "depth: gdepth+learned" in capsys.readouterr().out
+    assert asked == ["auto", "float32"]                   # the flag reaches the refiner
 
 
 def test_joint_bilateral_upsampling_puts_a_step_on_the_photos_edge():
