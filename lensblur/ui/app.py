@@ -5,7 +5,8 @@ Events (decided for issue #21):
 * Every control that changes the look (a click on the preview, a slider let go, a choice made) renders the
   scatter preview at about 1 MP at once. With a slower renderer chosen, a second step renders that
   renderer's preview and replaces the first, unless a newer request came in meanwhile (each request raises
-  the tab's ``generation``; a stale result is dropped, never shown). Queued requests of one tab keep only
+  the tab's ``generation`` and records its settings; a slow result that is not for the newest request's
+  settings, or was overtaken while it rendered, is dropped, never shown). Queued requests of one tab keep only
   the latest (``trigger_mode="always_last"``).
 * Full-resolution renders share one queue slot across all tabs (``concurrency_id="full"``, limit 1), so two
   people never make the machine render two large images at once; previews have their own slots.
@@ -155,8 +156,8 @@ def build_app(*, estimator_dir: str | None = None) -> gr.Blocks:
             # pixels show, so the comparison and the depth view follow in the next step (``extras``)
             if ws is None:
                 return gr.skip(), "Open a photo first."
-            ws.generation += 1
             settings = _settings(focus_xy, *values)
+            ws.request(settings)
             start = time.perf_counter()
             try:
                 image = session.preview(ws, settings)
@@ -182,12 +183,16 @@ def build_app(*, estimator_dir: str | None = None) -> gr.Blocks:
             if ws is None or settings.renderer == "scatter" or not ws.has_depth:
                 return gr.skip(), gr.skip(), gr.skip()
             generation = ws.generation
+            if not ws.is_current(settings, generation):  # queued behind a newer request: not worth rendering
+                return gr.skip(), gr.skip(), gr.skip()
             start = time.perf_counter()
             try:
                 image = session.preview(ws, settings, renderer=settings.renderer)
             except Exception as err:
+                if not ws.is_current(settings, generation):
+                    return gr.skip(), gr.skip(), gr.skip()
                 return gr.skip(), gr.skip(), _error(err, _uploads(settings.aperture_image))
-            if ws.generation != generation:  # the user asked for something newer meanwhile: drop this one
+            if not ws.is_current(settings, generation):  # the user asked for something newer meanwhile: drop it
                 return gr.skip(), gr.skip(), gr.skip()
             ws.last_preview = image
             note = f"{ws.depth_note}. Preview {time.perf_counter() - start:.1f} s ({settings.renderer})"

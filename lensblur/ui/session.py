@@ -77,8 +77,22 @@ class Workspace:
     scale: float = 1.0                         # preview px per full-resolution px
     last_preview: np.ndarray | None = None     # the preview the page shows now (for the before/after view)
     generation: int = 0                        # raised by every new request; a stale slow preview stops
+    requested: Settings | None = None          # the newest request's settings; None: as the photo opened
     _coc_cache: dict = field(default_factory=dict, repr=False)  # the last blur map per size (preview / full)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def request(self, settings: Settings) -> int:
+        """Record a new request from the page (a click, a slider, a choice); returns its generation."""
+        self.generation += 1
+        self.requested = settings
+        return self.generation
+
+    def is_current(self, settings: Settings, generation: int) -> bool:
+        """Whether a slow preview for ``settings``, begun at ``generation``, may still be shown: nothing was asked
+        for since it began, and the newest request asked for these settings. The second condition matters when
+        the slow step starts only after a newer quick request (it then reads the newer generation): its settings
+        are the old ones, and showing it would put an outdated picture and status over the newer answer."""
+        return self.generation == generation and (self.requested is None or self.requested == settings)
 
     @property
     def has_depth(self) -> bool:

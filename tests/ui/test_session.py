@@ -187,3 +187,17 @@ def test_a_click_uses_a_window_of_nine_preview_pixels(sample):
     window = d[y - 4: y + 5, x - 4: x + 5]  # nine preview pixels = nine photo pixels at scale 1
     assert float(window.min()) - 1e-4 <= band[0] <= band[1] <= float(window.max()) + 1e-4
     assert abs(band[0] - float(d[y, x])) < 0.01
+
+
+def test_a_slow_preview_is_shown_only_for_the_newest_request(sample):
+    ws = session.open_photo(*sample, depth_kind="disparity")
+    opened = Settings(blur_px=15.0)
+    assert ws.is_current(opened, ws.generation)  # right after opening: the slow preview of the opening settings
+    begun = ws.generation
+    lens = Settings(blur_px=15.0, use_lens=True)
+    newest = ws.request(lens)  # the user picks lens blur while the opening's slow preview renders
+    assert newest == begun + 1
+    assert not ws.is_current(opened, begun)      # overtaken while it rendered
+    assert not ws.is_current(opened, newest)     # started only after the newer request: still the old settings
+    assert ws.is_current(lens, newest)           # the newer request's own slow step is shown
+    assert ws.is_current(Settings(blur_px=15.0, use_lens=True), newest)  # settings compare by value
