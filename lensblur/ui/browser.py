@@ -119,8 +119,17 @@ _POINT = """([x, y]) => {
 
 # the preview's decoded pixels as a PNG data URL (the image is same-origin, so the canvas can be read)
 _PIXELS = """async () => {
-  const img = document.querySelector('#preview img');
-  await img.decode();
+  let img = null;
+  for (let attempt = 0; ; attempt++) {
+    img = document.querySelector('#preview img');
+    try {
+      await img.decode();
+      break;
+    } catch (err) {  // replaced while it decoded (the slower renderer's preview came in): read the new one
+      if (attempt >= 20) throw err;
+      await new Promise(done => setTimeout(done, 100));
+    }
+  }
   const canvas = document.createElement('canvas');
   canvas.width = img.naturalWidth;
   canvas.height = img.naturalHeight;
