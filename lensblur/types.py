@@ -382,10 +382,13 @@ class Highlights:
     Attributes:
         tolerance_codes: code values below full scale still counted as clipped (JPEG noise near white).
         max_gain: the brightest a reconstructed point light (a blob of up to 4 px) may become, in units
-            of white; larger blobs are capped lower, by (N / 4)^-0.5 of the excess. The default, 8, is
-            measured (docs/highlights.md): the photo cannot tell a light 5x white from one 50x white
-            reliably, and over-estimating costs more than under-estimating; raise it for night scenes
-            you know are full of strong point lights.
+            of white; larger blobs are capped lower, the excess falling with size. None (the default) is
+            measured per renderer (docs/highlights.md): 16, falling as (N / 4)^-0.75, for the layered
+            renderer, and 8, falling as (N / 4)^-0.5, for renderers without occlusion (scatter, hybrid,
+            neural), which spread an over-estimated light also across nearer surfaces that the lens hides
+            it behind. The photo cannot tell a light 5x white from one 50x white reliably, and
+            over-estimating costs more than under-estimating; raise it for night scenes you know are full
+            of strong point lights.
         large_area_px: blobs larger than this many pixels (a sky, a window) count as large areas...
         large_area_gain: ...and together gain at most the light of ``large_area_gain`` x ``large_area_px``
             white pixels (so a 1024-px window gains at most 0.125 x white per pixel at the defaults):
@@ -395,7 +398,7 @@ class Highlights:
     """
 
     tolerance_codes: int = 2
-    max_gain: float = 8.0
+    max_gain: float | None = None
     large_area_px: int = 256
     large_area_gain: float = 0.5
     bit_depth: int | None = None
@@ -405,7 +408,8 @@ class Highlights:
                 or not 0 <= self.tolerance_codes <= 16:
             raise InvalidParameterError(
                 f"Highlights.tolerance_codes must be an integer in [0, 16]; got {self.tolerance_codes!r}.")
-        if not (math.isfinite(self.max_gain) and self.max_gain >= 1):
+        if self.max_gain is not None and not (isinstance(self.max_gain, (int, float)) and math.isfinite(self.max_gain)
+                                              and self.max_gain >= 1):
             raise InvalidParameterError(f"Highlights.max_gain must be >= 1 (units of white); got {self.max_gain!r}.")
         if isinstance(self.large_area_px, bool) or not isinstance(self.large_area_px, (int, np.integer)) \
                 or self.large_area_px < 1:

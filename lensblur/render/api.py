@@ -183,7 +183,7 @@ def render(
     aperture = lens.aperture if lens is not None else CIRCLE
     recovered = None
     if highlights is not None:
-        image, recovered = _reconstruct(image, coc_px, scene, highlights)
+        image, recovered = _reconstruct(image, coc_px, scene, highlights, occluding_renderer=renderer == "layered")
     if boost is not None:
         image = boost_highlights(image, coc_px, boost)
     options = {}
@@ -235,7 +235,8 @@ def _fitting_renderer(image: Tensor, renderer: str, chosen: bool, max_memory_gb:
     return renderer
 
 
-def _reconstruct(image: Tensor, coc_px: Tensor, scene: Scene, highlights: Highlights) -> tuple[Tensor, dict]:
+def _reconstruct(image: Tensor, coc_px: Tensor, scene: Scene, highlights: Highlights, *,
+                 occluding_renderer: bool) -> tuple[Tensor, dict]:
     """Highlight reconstruction with the bit depth of the stored photo; float (HDR) input is left alone."""
     if not isinstance(highlights, Highlights):
         raise InvalidParameterError(
@@ -250,4 +251,5 @@ def _reconstruct(image: Tensor, coc_px: Tensor, scene: Scene, highlights: Highli
                   "for an 8-bit photo")
         log.info("highlight reconstruction skipped: %s", reason)
         return image, {"blobs": 0, "clipped_px": 0, "max_gain": 0.0, "skipped": reason}
-    return reconstruct_highlights(image, coc_px, bit_depth=bits, options=highlights)
+    return reconstruct_highlights(image, coc_px, bit_depth=bits, options=highlights,
+                                  occluding_renderer=occluding_renderer)

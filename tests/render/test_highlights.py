@@ -71,6 +71,12 @@ def test_fast_features_equal_the_reference():
     out_fast, _ = hl.reconstruct_highlights(photo)
     out_slow, _ = hl.reconstruct_highlights(photo, reference=True)
     torch.testing.assert_close(out_fast, out_slow, rtol=1e-6, atol=1e-6)
+    blur = torch.from_numpy(coc)[None, None]
+    for occluding in (False, True):  # with a blur map (the depth-jump rule) and both renderers' caps
+        out_fast, info_fast = hl.reconstruct_highlights(photo, blur, occluding_renderer=occluding)
+        out_slow, info_slow = hl.reconstruct_highlights(photo, blur, occluding_renderer=occluding, reference=True)
+        torch.testing.assert_close(out_fast, out_slow, rtol=1e-6, atol=1e-6)
+        assert info_fast == info_slow and info_fast["at_depth_jumps"] > 0
 
 
 def test_a_saturated_light_takes_its_colour_from_its_partly_clipped_pixels_not_a_white_glow():
@@ -119,6 +125,26 @@ def test_small_blobs_with_a_hard_edge_are_brighter_than_large_or_soft_ones():
     assert capped.max() <= 1.0
 
 
+def test_the_default_caps_depend_on_whether_the_renderer_hides_what_is_behind_a_nearer_surface():
+    """A hard-edged 16-px blob (the table says about 9.9x white lost): 16x white falling as (N/4)^-0.75
+    with occlusion, 8x falling as (N/4)^-0.5 without (over-estimates also spread across nearer surfaces)."""
+    features = hl.BlobFeatures(np.array([16.0, 8.0]), np.zeros(2), np.zeros((2, 3)), np.ones((2, 3)))
+    layered = hl.gains(features, lb.Highlights(), occluding_renderer=True)
+    scatter = hl.gains(features, lb.Highlights(), occluding_renderer=False)
+    assert hl.CAPS == {True: (16.0, 0.75), False: (8.0, 0.5)}
+    assert layered[0] == pytest.approx(15.0 * 4.0 ** -0.75) and scatter[0] == pytest.approx(7.0 * 4.0 ** -0.5)
+    assert layered[1] > scatter[1]
+    given = hl.gains(features, lb.Highlights(max_gain=4.0), occluding_renderer=True)
+    assert given[0] == pytest.approx(3.0 * 4.0 ** -0.75)  # an explicit max_gain replaces the default cap
+    photo = torch.full((1, 3, 48, 64), 0.05)
+    photo[..., 20:22, 30:34] = 1.0  # a hard-edged 8-px light: the table's 7.5x is above the scatter's cap
+    scene = lb.Scene(photo, meta=ImageMeta(bit_depth=8))
+    coc = torch.full((1, 1, 48, 64), 6.0)
+    peaks = {r: lb.render(scene, coc_px=coc, renderer=r, highlights=lb.Highlights()).extras["highlights"]["max_gain"]
+             for r in ("scatter", "layered")}
+    assert peaks["layered"] > peaks["scatter"]  # lb.render tells the reconstruction which renderer follows
+
+
 def test_a_large_clipped_area_gets_a_bounded_gain():
     photo = _photo()
     photo[0, :, 0:20, :] = 1.0  # an overcast sky, 1280 px
@@ -141,6 +167,27 @@ def test_at_a_depth_jump_only_the_far_surface_pixels_of_a_light_are_raised():
     assert float(out[0, 0, 29, 40]) > 1.5 and float(out[0, 0, 30, 39:42].min()) > 1.5  # far-labelled: raised
     free, _ = hl.reconstruct_highlights(photo)
     assert float(free[..., 31, 40].max()) > 1.0  # without a blur map nothing marks the jump
+
+
+@pytest.mark.parametrize("reference", [False, True])
+def test_a_light_on_a_near_strand_is_raised_on_the_strand_not_on_its_far_labelled_rim(reference):
+    """A lamp on a thin, sharp strand (coc 0) before a far, blurred background (coc -8): 24 of its 25
+    clipped pixels are labelled with the strand and one, its rim, with the background. The light lies on
+    the strand: its strand pixels are raised (and stay sharp when rendered); the rim pixel keeps its
+    value, or the renderer would spread it into an 8-px disc the lens never showed."""
+    photo = torch.full((1, 3, 40, 40), 0.05)
+    photo[..., 18:23, 18:23] = 1.0            # the lamp, 5x5 px
+    coc = torch.full((1, 1, 40, 40), -8.0)    # the background
+    coc[..., :, 18:23] = 0.0                  # the strand, 5 px wide, in focus
+    coc[..., 22, 22] = -8.0                   # one rim pixel labelled with the background
+    out, info = hl.reconstruct_highlights(photo, coc, reference=reference)
+    assert info["at_depth_jumps"] == 1
+    assert float(out[0, :, 18:23, 18:22].amin()) > 1.5 and float(out[0, :, 18:22, 22].amin()) > 1.5
+    assert torch.equal(out[..., 22, 22], photo[..., 22, 22])
+    behind = coc.clone()  # with 11 of its 25 pixels on the far surface, the light is seen past the strand's edge
+    behind[..., 18:20, 18:23] = -8.0
+    out, _ = hl.reconstruct_highlights(photo, behind, reference=reference)
+    assert float(out[0, :, 18:20, 18:23].amin()) > 1.5 and torch.equal(out[..., 20:22, 18:22], photo[..., 20:22, 18:22])
 
 
 def test_sky_seen_through_leaves_is_one_large_area_not_many_point_lights():

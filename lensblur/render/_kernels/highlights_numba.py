@@ -223,14 +223,29 @@ def tighten_chroma(image, level, labels, boxes, chroma, background):
 
 
 @numba.njit(parallel=True, cache=True)
-def apply_in_place(out, level, labels, boxes, gain, chroma, background, coc, coc_far, jump_px, ratio_min):
+def apply_in_place(out, level, labels, boxes, gain, chroma, background, coc, coc_far, jump_px, ratio_min,
+                   near_share):
     """The compiled form of ``render.classical.highlights._apply``, writing into ``out`` (3, H, W)."""
     lv = np.float32(level)
     for i in numba.prange(boxes.shape[0]):
         k = i + 1
+        # the surface the light lies on: the farthest around it, unless almost none of its pixels are there
+        size = 0
+        on_far = 0
+        nearest = -np.inf
         for y in range(boxes[i, 0], boxes[i, 1]):
             for x in range(boxes[i, 2], boxes[i, 3]):
-                if labels[y, x] != k or coc[y, x] > coc_far[i] + jump_px:
+                if labels[y, x] == k:
+                    size += 1
+                    if coc[y, x] <= coc_far[i] + jump_px:
+                        on_far += 1
+                    nearest = max(nearest, np.float64(coc[y, x]))
+        low, high = -np.inf, coc_far[i] + jump_px
+        if on_far < near_share * size:
+            low, high = nearest - jump_px, np.inf
+        for y in range(boxes[i, 0], boxes[i, 1]):
+            for x in range(boxes[i, 2], boxes[i, 3]):
+                if labels[y, x] != k or coc[y, x] > high or coc[y, x] < low:
                     continue
                 ratio = -1.0
                 for c in range(3):

@@ -15,8 +15,10 @@ bright ball. ``reconstruct_highlights`` estimates the lost radiance, and only wh
    clips every pixel it touches and leaves a hard edge), the colour of the glow around it (``chroma``)
    and, inside it, the channels that did not clip.
 4. **Estimate**: the radiance lost per clipped pixel (``gain``, in units of white) is the conditional
-   median given (N, ring), capped at ``Highlights.max_gain``, from a table calibrated on simulated lights (``GAIN_TABLE``; its generator is
-   ``tools/calibrate_highlights.py`` and docs/highlights.md says why the median, the cap and these features).
+   median given (N, ring) from a table calibrated on simulated lights (``GAIN_TABLE``; its generator is
+   ``tools/calibrate_highlights.py``), capped (``Highlights.max_gain``; by default :data:`CAPS`, higher for
+   the layered renderer, whose occlusion keeps an over-estimate off nearer surfaces). docs/highlights.md
+   says why the median, the caps and these features.
    Large bright areas (an overcast sky, a window; blobs a few px apart, such as sky seen through leaves,
    count as one area) get a bounded total: at most the light of ``large_area_gain`` x
    ``large_area_px`` white pixels spread over the blob, so the gain per pixel falls as the area grows. Their
@@ -26,10 +28,12 @@ bright ball. ``reconstruct_highlights`` estimates the lost radiance, and only wh
    (:func:`tighten_chroma`: a saturated light clips its dominant channel first). A clipped channel next to
    an unclipped one is predicted from that colour's ratio instead (real evidence beats the table); every
    clipped channel ends at least at full scale.
-5. **Depth at the light**: a blob at a depth jump (given the blur map, its radius varies by more than 1 px
-   within 2 px of it: a light seen past an edge or through leaves, a highlight on a rim) has mixed pixels
-   and no known surface; it is left as the photo has it. Measured: spreading such lights with the
-   near surface's radius, or moving them to the far surface, both lose up to several dB on some scenes.
+5. **Depth at the light**: at a depth jump (given the blur map: a light seen past an edge or through
+   leaves, a lamp on a strand, a highlight on a rim) only the pixels on the surface the light lies on are
+   raised; the others are mixed pixels and keep their values. That surface is the farthest around the
+   blob, unless fewer than 10 % of the blob's pixels are on it: then the light is on the nearest surface
+   and its few far-labelled pixels are its anti-aliased rim. Measured: spreading such lights with the
+   wrong surface's radius, or moving whole blobs to the far surface, lose up to several dB on some scenes.
 
 Physics kept by construction: a pixel with no clipped channel keeps its value, and a channel that did
 not clip keeps its value, so an image with no clipped pixel is returned unchanged (bit for bit). The
@@ -74,9 +78,14 @@ GAIN_TABLE = np.array([
 
 _BG_RING = (3, 5)  # Chebyshev distances of the local background ring
 POINT_PX = 4.0  # blobs up to this many pixels may reach Highlights.max_gain
-CAP_FALLOFF = 0.5  # exponent of the cap's fall with blob size beyond POINT_PX (16 px: half, 64 px: a quarter)
+# Highlights.max_gain=None: (the brightest a point light may become, in units of white; exponent of the cap's
+# fall with blob size beyond POINT_PX), for a renderer with occlusion (layered) and without (scatter, hybrid,
+# neural). Without occlusion an over-estimated light also spreads across the nearer surfaces that hide it, so
+# over-estimates cost more there. Chosen on the train split (docs/highlights.md).
+CAPS = {True: (16.0, 0.75), False: (8.0, 0.5)}
 _AREA_CELL = 4  # px: blobs closer than about this belong to one bright area
 _DEPTH_JUMP_PX = 1.0  # px of blur radius: a blob pixel labelled nearer than its farthest surround by more is mixed
+_NEAR_SURFACE_SHARE = 0.1  # a blob with fewer of its pixels on the farthest surface lies on the nearest one
 
 
 @dataclass(frozen=True)
@@ -228,10 +237,12 @@ def area_px(labels: np.ndarray, size_px: np.ndarray, cell: int = _AREA_CELL) -> 
     return total[blob_group[1:]]
 
 
-def gains(features: BlobFeatures, options: Highlights, area: np.ndarray | None = None) -> np.ndarray:
+def gains(features: BlobFeatures, options: Highlights, area: np.ndarray | None = None, *,
+          occluding_renderer: bool = False) -> np.ndarray:
     """Lost radiance per clipped pixel, in units of white, per blob (the table, then the caps).
 
-    ``area`` is each blob's :func:`area_px` (its own size when None).
+    ``area`` is each blob's :func:`area_px` (its own size when None); ``occluding_renderer`` picks the
+    default caps (:data:`CAPS`) when ``options.max_gain`` is None.
     """
     rows = np.clip(np.log2(np.maximum(features.size_px, 1.0)), 0, GAIN_TABLE.shape[0] - 1)
     cols = np.interp(np.clip(features.ring, RING_NODES[0], RING_NODES[-1]), RING_NODES,
@@ -249,8 +260,11 @@ def gains(features: BlobFeatures, options: Highlights, area: np.ndarray | None =
     budget = options.large_area_gain * options.large_area_px
     cap = np.where(area > options.large_area_px, budget / np.maximum(area, 1.0), np.inf)
     # a clipped blob of a few pixels is a point light and may be far brighter than white; larger lights are
-    # usually dimmer (lamp shades, lit windows): the cap falls as (N / POINT_PX)^-CAP_FALLOFF beyond that
-    top = (options.max_gain - 1.0) * np.minimum(1.0, (np.maximum(features.size_px, 1.0) / POINT_PX) ** -CAP_FALLOFF)
+    # usually dimmer (lamp shades, lit windows): the cap falls as (N / POINT_PX)^-falloff beyond that
+    brightest, falloff = CAPS[bool(occluding_renderer)]
+    if options.max_gain is not None:
+        brightest = options.max_gain
+    top = (brightest - 1.0) * np.minimum(1.0, (np.maximum(features.size_px, 1.0) / POINT_PX) ** -falloff)
     return np.clip(np.minimum(g, cap), 0.0, top)
 
 
@@ -258,13 +272,22 @@ def _apply(image: np.ndarray, clipped: np.ndarray, labels: np.ndarray, features:
            gain: np.ndarray, coc: np.ndarray | None = None) -> np.ndarray:
     """Write the reconstructed values of the clipped channels (unclipped channels and pixels keep theirs).
 
-    With a blur map, only pixels on the farthest surface around their blob (within 1 px of its radius)
-    are raised: at a depth jump the others are mixed pixels labelled with a nearer surface.
+    With a blur map, only the pixels on the surface the light lies on (within 1 px of its radius) are
+    raised: at a depth jump the others are mixed pixels labelled with another surface. That surface is the
+    farthest around the blob (a light seen past an edge), unless fewer than ``_NEAR_SURFACE_SHARE`` of the
+    blob's pixels are on it: then the light is on the nearest surface (a lamp on a strand, a highlight on a
+    rim) and its few far-labelled pixels are its rim.
     """
     ys, xs = np.nonzero(labels)
     k = labels[ys, xs] - 1
     if coc is not None and features.coc_far_px is not None:
-        keep = coc[ys, xs] <= features.coc_far_px[k] + _DEPTH_JUMP_PX
+        here = coc[ys, xs].astype(np.float64)
+        on_far = here <= features.coc_far_px[k] + _DEPTH_JUMP_PX
+        size = np.bincount(k, minlength=len(gain))
+        near_light = np.bincount(k, weights=on_far, minlength=len(gain)) < _NEAR_SURFACE_SHARE * size
+        nearest = np.full(len(gain), -np.inf)
+        np.maximum.at(nearest, k, here)
+        keep = np.where(near_light[k], here >= nearest[k] - _DEPTH_JUMP_PX, on_far)
         ys, xs, k = ys[keep], xs[keep], k[keep]
     values = image[:, ys, xs].astype(np.float64)  # (3, n)
     clip_here = clipped[:, ys, xs]
@@ -288,7 +311,8 @@ _RATIO_MIN = 0.08  # a channel this dim in the glow colour is too noisy to predi
 
 
 def reconstruct_highlights(image: Tensor, coc_px: Tensor | None = None, *, bit_depth: int = 8,
-                           options: Highlights | None = None, reference: bool = False) -> tuple[Tensor, dict]:
+                           options: Highlights | None = None, occluding_renderer: bool = False,
+                           reference: bool = False) -> tuple[Tensor, dict]:
     """Estimate the radiance lost in the clipped highlights of a photo (see the module docstring).
 
     Args:
@@ -297,9 +321,13 @@ def reconstruct_highlights(image: Tensor, coc_px: Tensor | None = None, *, bit_d
             blur radius varies by more than 1 px within 2 px of it sits at a depth jump (a light seen past
             an edge or through leaves, a highlight on an object's rim): its pixels are mixed, the surface
             it lies on is unknown, and spreading its energy with the wrong radius paints a bright disc
-            where the lens showed a point (or the reverse). It is left as the photo has it.
+            where the lens showed a point (or the reverse). Only its pixels on the surface the light lies
+            on are raised (module docstring, step 5).
         bit_depth: 8 or 16, the bits per channel of the file as stored (clipping is judged in its code values).
         options: :class:`~lensblur.types.Highlights` (None: the defaults).
+        occluding_renderer: whether the image will be rendered with occlusion (the layered renderer), which
+            allows brighter default caps (:data:`CAPS`; False, the safe choice, for the scatter, hybrid and
+            neural renderers). Ignored when ``options.max_gain`` is given.
         reference: use the readable scipy feature extraction instead of the compiled one (tests).
 
     Returns:
@@ -331,10 +359,10 @@ def reconstruct_highlights(image: Tensor, coc_px: Tensor | None = None, *, bit_d
             labels, count = _label(any_clipped)
             features = blob_features_reference(array, clipped, labels, count, coc)
             features.chroma[...] = tighten_chroma(array, clipped, labels, features)
-            gain = gains(features, options, area_px(labels, features.size_px))
+            gain = gains(features, options, area_px(labels, features.size_px), occluding_renderer=occluding_renderer)
             array[...] = _apply(array, clipped, labels, features, gain, coc)
         else:
-            count, features, gain = _reconstruct_compiled(array, level, coc, options)
+            count, features, gain = _reconstruct_compiled(array, level, coc, options, occluding_renderer)
             if count == 0:
                 continue
         if features.coc_span_px is not None and coc is not None:
@@ -345,8 +373,8 @@ def reconstruct_highlights(image: Tensor, coc_px: Tensor | None = None, *, bit_d
     return out.to(image.device, image.dtype), info
 
 
-def _reconstruct_compiled(array: np.ndarray, level: float, coc: np.ndarray | None,
-                          options: Highlights) -> tuple[int, BlobFeatures | None, np.ndarray | None]:
+def _reconstruct_compiled(array: np.ndarray, level: float, coc: np.ndarray | None, options: Highlights,
+                          occluding_renderer: bool) -> tuple[int, BlobFeatures | None, np.ndarray | None]:
     """The fast path of :func:`reconstruct_highlights` on one ``(3, H, W)`` float32 image, in place."""
     from scipy import ndimage
 
@@ -363,11 +391,11 @@ def _reconstruct_compiled(array: np.ndarray, level: float, coc: np.ndarray | Non
     groups, _ = ndimage.label(tiles, structure=np.ones((3, 3), bool))
     blob_group = groups[boxes[:, 0] // _AREA_CELL, boxes[:, 4] // _AREA_CELL]
     area = np.bincount(blob_group, weights=features.size_px)[blob_group]
-    gain = gains(features, options, area)
+    gain = gains(features, options, area, occluding_renderer=occluding_renderer)
     far = features.coc_far_px if coc is not None else np.zeros(count)
     kernels.apply_in_place(array, level, labels, boxes, gain, features.chroma, features.background,
                            coc if coc is not None else np.zeros(labels.shape, np.float32), far,
-                           _DEPTH_JUMP_PX, _RATIO_MIN)
+                           _DEPTH_JUMP_PX, _RATIO_MIN, _NEAR_SURFACE_SHARE)
     return count, features, gain
 
 
