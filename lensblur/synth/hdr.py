@@ -14,6 +14,9 @@ emitters in **linear radiance** (units of the file's white), anti-aliased by pix
 * ``sky`` (trap): the top 25-45 % of the background is an overcast sky of 1.2-3 x white, a large clipped
   area whose true brightness is modest.
 * ``plain``: the procedural scene with its own highlights (display 1.5-4, 2.4-21 x white at γ 2.2).
+* ``blown-surface`` (trap): no light; the whole scene scaled so its brightest pixel is 1.1-1.6 x white, as
+  a white wall or shirt barely over full scale: clipped patches of texture whose true radiance is only a
+  little above white, which a reconstruction must not take for lights.
 
 The layers' colours stay display-encoded with ``GAMMA`` (2.2) as ``synth.scenes`` defines them, so the
 ray tracer's ``gammas=(GAMMA,)`` channel is linear radiance.
@@ -31,7 +34,7 @@ from .scenes import Layer, LayeredScene, make_scene, scene_rng
 __all__ = ["GAMMA", "HDR_KINDS", "make_hdr_scene"]
 
 GAMMA = 2.2
-HDR_KINDS = ("street", "coloured", "occluded", "lamps", "bright-surface", "sky", "plain")
+HDR_KINDS = ("street", "coloured", "occluded", "lamps", "bright-surface", "sky", "plain", "blown-surface")
 
 
 def _linear(layer: Layer) -> np.ndarray:
@@ -115,9 +118,9 @@ def make_hdr_scene(seed: int, kind: str, split: str = "test", height: int = 256,
     elif kind == "lamps":
         layers = [_with_linear(layer, _linear(layer) * 0.5) for layer in layers]
         layers[0] = _lights(rng, layers[0], int(rng.integers(3, 9)), (3.0, 6.0), (2.0, 10.0), False)
-    elif kind == "bright-surface":
+    elif kind in ("bright-surface", "blown-surface"):
         top = max(float(_linear(layer)[layer.rgba[..., 3] > 0].max(initial=0.0)) for layer in layers)
-        scale = rng.uniform(0.85, 0.95) / max(top, 1e-6)
+        scale = rng.uniform(*((0.85, 0.95) if kind == "bright-surface" else (1.1, 1.6))) / max(top, 1e-6)
         layers = [_with_linear(layer, _linear(layer) * scale) for layer in layers]
     elif kind == "sky":
         linear = _linear(layers[0])

@@ -29,6 +29,9 @@ def test_light_kinds_hold_lights_brighter_than_white_and_the_traps_hold_what_the
     sky = _radiance("sky")
     assert (sky.max(-1) > 1.1).sum() > 64 * 10  # a large area above white...
     assert sky.max() < 3.01  # ...of modest brightness
+    blown = _radiance("blown-surface")
+    assert 1.05 < blown.max() < 1.61 and (blown.max(-1) > 1.0).sum() > 20  # texture barely over white
+    np.testing.assert_allclose(blown / blown.max(), surface / surface.max(), atol=1e-5)  # the same scene, brighter
 
 
 def test_kinds_are_deterministic_and_checked():
@@ -36,4 +39,4 @@ def test_kinds_are_deterministic_and_checked():
                                   make_hdr_scene(2, "street", height=32, width=32, margin=4).layers[0].rgba)
     with pytest.raises(ValueError, match="kind must be one of"):
         make_hdr_scene(0, "nightclub")
-    assert len(HDR_KINDS) == 7
+    assert len(HDR_KINDS) == 8

@@ -223,7 +223,7 @@ def tighten_chroma(image, level, labels, boxes, chroma, background):
 
 
 @numba.njit(parallel=True, cache=True)
-def apply_in_place(out, level, labels, boxes, gain, chroma, background, coc, coc_far, jump_px, ratio_min,
+def apply_in_place(out, level, labels, boxes, gain, limit, chroma, background, coc, coc_far, jump_px, ratio_min,
                    near_share):
     """The compiled form of ``render.classical.highlights._apply``, writing into ``out`` (3, H, W)."""
     lv = np.float32(level)
@@ -260,7 +260,7 @@ def apply_in_place(out, level, labels, boxes, gain, chroma, background, coc, coc
                         estimate = background[i, c] + ratio * chroma[i, c]
                     else:
                         estimate = (1.0 + gain[i]) * chroma[i, c]
-                    out[c, y, x] = np.float32(max(v, estimate))
+                    out[c, y, x] = np.float32(max(v, min(estimate, 1.0 + limit[i])))
 
 
 @numba.njit(parallel=True, cache=True)
