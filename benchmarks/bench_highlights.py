@@ -55,9 +55,10 @@ def main() -> None:
     for count, sky in ((0, False), (50, False), (500, False), (500, True)):
         photo = _with_lights(image, count, sky)
         scene = lb.Scene(photo, meta=ImageMeta(bit_depth=8))
-        plain, iqr_p = _time(lambda s=scene: lb.render(s, coc_px=coc), args.repeats)
-        recon, iqr_r = _time(lambda s=scene: lb.render(s, coc_px=coc, highlights=lb.Highlights()), args.repeats)
-        alone, iqr_a = _time(lambda p=photo: reconstruct_highlights(p), args.repeats)
+        plain, iqr_p = _time(lambda s=scene: lb.render(s, coc_px=coc, renderer="scatter"), args.repeats)
+        recon, iqr_r = _time(lambda s=scene: lb.render(s, coc_px=coc, renderer="scatter", highlights=lb.Highlights()),
+                             args.repeats)
+        alone, iqr_a = _time(lambda p=photo: reconstruct_highlights(p, coc), args.repeats)
         blobs = reconstruct_highlights(photo)[1]["blobs"]
         label = ("the photo as it is" if count == 0 else f"+ {count} lights") + (" + clipped sky" if sky else "")
         print(f"| {label} | {blobs} | {plain:.3f} ± {iqr_p:.3f} | {alone:.3f} ± {iqr_a:.3f} | {alone / plain:.1%} | "

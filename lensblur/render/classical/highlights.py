@@ -284,13 +284,13 @@ def gain_limits(features: BlobFeatures, options: Highlights, area: np.ndarray | 
 def exposure_trust(image: np.ndarray, level: float) -> float:
     """How far a photo's clipped blobs may be taken for lights brighter than white, in [0, 1], from its
     exposure: the 99th percentile of the brightest channel over the unclipped pixels of ``image``
-    ``(3, H, W)`` (on a grid of about 131 k pixels). A night scene keeps everything it did not clip far
+    ``(3, H, W)`` (on a grid of about 33 k pixels). A night scene keeps everything it did not clip far
     below white (0.1-0.4 here), so a clipped blob is a light; a photo exposed for bright surfaces reaches
     close to white (0.85-0.95) and what clipped is the top of those surfaces, barely over: 1 at or below
     ``EXPOSURE_RANGE[0]``, 0 at or above ``EXPOSURE_RANGE[1]``, linear in between."""
     height, width = image.shape[-2:]
-    step = max(1, int(np.sqrt(height * width / 2.0**17)))
-    grid = image[:, ::step, ::step]
+    step = max(1, int(np.sqrt(height * width / 2.0**15)))
+    grid = np.ascontiguousarray(image[:, ::step, ::step])
     brightest = grid.max(axis=0)
     unclipped = brightest[(grid < level).all(axis=0)]
     if unclipped.size == 0:
