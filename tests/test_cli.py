@@ -97,15 +97,15 @@ def test_render_command_with_the_layered_renderer(files):
 
 def test_render_command_highlights_and_hdr_output(files):
     tmp, photo, disp = files
-    image = lb.read_image(photo)[0]
-    image[..., 10:12, 20:22] = 1.0  # a clipped light (the scene holds 46 clipped blobs in all)
+    image = lb.read_image(photo)[0] * 0.2  # a night photo: lit well below white, so a clipped blob is a light
+    image[..., 10:12, 20:22] = 1.0  # a clipped light
     lb.save_image(tmp / "lights.png", image, bit_depth=8)
     args = ["render", str(tmp / "lights.png"), "--depth", str(disp), "--depth-kind", "disparity", "--focus-at", "16,16",
             "--blur", "8", "--quiet"]
     assert main(args + ["-o", str(tmp / "plain.png"), "--hdr-output", str(tmp / "plain.exr")]) == 0
     assert main(args + ["-o", str(tmp / "bright.png"), "--highlights", "--hdr-output", str(tmp / "bright.exr")]) == 0
     plain, bright = lb.read_image(tmp / "plain.exr")[0], lb.read_image(tmp / "bright.exr")[0]
-    assert float(bright.sum()) > float(plain.sum()) + 0.5   # +0.77 (layered: lights behind edges stay hidden)
+    assert float(bright.sum()) > float(plain.sum()) + 0.5   # the light raised far above white, its energy kept
     assert float(lb.read_image(tmp / "bright.png")[0].max()) <= 1.0  # the regular output is clipped as a camera's
 
 
