@@ -145,30 +145,6 @@ def test_the_default_caps_depend_on_whether_the_renderer_hides_what_is_behind_a_
     assert peaks["layered"] > peaks["scatter"]  # lb.render tells the reconstruction which renderer follows
 
 
-def test_exposure_trust_is_one_for_a_dim_photo_and_zero_for_one_exposed_near_white():
-    level = hl.clip_level(8, 2)
-    for surface, expected in ((0.3, 1.0), (0.9, 0.0), (0.675, 0.5)):
-        image = np.full((3, 32, 32), surface, np.float32)
-        image[:, 10:13, 10:13] = 1.0
-        assert hl.exposure_trust(image, level) == pytest.approx(expected, abs=1e-6), surface
-    assert hl.EXPOSURE_RANGE == (0.5, 0.85)
-    assert hl.exposure_trust(np.ones((3, 8, 8), np.float32), level) == 0.0  # nothing unclipped: no evidence
-
-
-@pytest.mark.parametrize("reference", [False, True])
-def test_a_surface_barely_over_white_is_not_taken_for_lights(reference):
-    """The same hard-edged 3x3 patch, clipped: on a dim photo a light (raised far above white); on a photo
-    whose unclipped pixels reach 0.9 of white, the top of a bright surface (left as stored)."""
-    dim = torch.full((1, 3, 40, 40), 0.05)
-    dim[..., 18:21, 18:21] = 1.0
-    bright = dim.clone()
-    bright[..., :, :8] = 0.9  # a bright wall at the left edge sets the exposure
-    raised, info_dim = hl.reconstruct_highlights(dim, reference=reference)
-    kept, info_bright = hl.reconstruct_highlights(bright, reference=reference)
-    assert float(raised[0, :, 19, 19].max()) > 2.0 and info_dim["trust"] == 1.0
-    assert torch.equal(kept, bright) and info_bright["trust"] == 0.0
-
-
 def test_a_large_clipped_area_gets_a_bounded_gain():
     photo = _photo()
     photo[0, :, 0:20, :] = 1.0  # an overcast sky, 1280 px

@@ -85,10 +85,6 @@ POINT_PX = 4.0  # blobs up to this many pixels may reach Highlights.max_gain
 CAPS = {True: (16.0, 0.75), False: (8.0, 0.5)}
 _AREA_CELL = 4  # px: blobs closer than about this belong to one bright area
 _DEPTH_JUMP_PX = 1.0  # px of blur radius: a blob pixel labelled nearer than its farthest surround by more is mixed
-# the photo's exposure: the 99th percentile of the brightest channel over its unclipped pixels. At or below
-# the first value the clipped blobs are isolated lights (full caps); at or above the second, what clipped is
-# the top of bright surfaces barely over white (no gain); linear in between. Chosen on the train split.
-EXPOSURE_RANGE = (0.5, 0.85)
 _NEAR_SURFACE_SHARE = 0.1  # a blob with fewer of its pixels on the farthest surface lies on the nearest one
 
 
@@ -242,12 +238,11 @@ def area_px(labels: np.ndarray, size_px: np.ndarray, cell: int = _AREA_CELL) -> 
 
 
 def gains(features: BlobFeatures, options: Highlights, area: np.ndarray | None = None, *,
-          occluding_renderer: bool = False, trust: float = 1.0) -> np.ndarray:
+          occluding_renderer: bool = False) -> np.ndarray:
     """Lost radiance per clipped pixel, in units of white, per blob (the table, then the caps).
 
     ``area`` is each blob's :func:`area_px` (its own size when None); ``occluding_renderer`` picks the
-    default caps (:data:`CAPS`) when ``options.max_gain`` is None; ``trust`` scales them
-    (:func:`exposure_trust`).
+    default caps (:data:`CAPS`) when ``options.max_gain`` is None.
     """
     rows = np.clip(np.log2(np.maximum(features.size_px, 1.0)), 0, GAIN_TABLE.shape[0] - 1)
     cols = np.interp(np.clip(features.ring, RING_NODES[0], RING_NODES[-1]), RING_NODES,
@@ -260,14 +255,14 @@ def gains(features: BlobFeatures, options: Highlights, area: np.ndarray | None =
     table = GAIN_TABLE.astype(np.float64)
     g = ((1 - fr) * (1 - fc) * table[r0, c0] + (1 - fr) * fc * table[r0, c1]
          + fr * (1 - fc) * table[r1, c0] + fr * fc * table[r1, c1])
-    return np.clip(g, 0.0, gain_limits(features, options, area, occluding_renderer=occluding_renderer, trust=trust))
+    return np.clip(g, 0.0, gain_limits(features, options, area, occluding_renderer=occluding_renderer))
 
 
 def gain_limits(features: BlobFeatures, options: Highlights, area: np.ndarray | None = None, *,
-                occluding_renderer: bool = False, trust: float = 1.0) -> np.ndarray:
+                occluding_renderer: bool = False) -> np.ndarray:
     """The most light a blob's clipped pixels may gain, in units of white, per blob: the caps of
-    :func:`gains`, times ``trust`` (:func:`exposure_trust`). They bound every estimate, also one from a
-    channel that did not clip (whose colour ratio means little on a textured surface barely over white)."""
+    :func:`gains`. They bound every estimate, also one from a channel that did not clip (whose colour ratio
+    means little on a textured surface barely over white)."""
     # a large blob (sky, window) adds at most the light of large_area_gain x large_area_px white pixels in all
     area = features.size_px if area is None else area
     budget = options.large_area_gain * options.large_area_px
@@ -278,26 +273,8 @@ def gain_limits(features: BlobFeatures, options: Highlights, area: np.ndarray | 
     if options.max_gain is not None:
         brightest = options.max_gain
     top = (brightest - 1.0) * np.minimum(1.0, (np.maximum(features.size_px, 1.0) / POINT_PX) ** -falloff)
-    return np.maximum(np.minimum(cap, top), 0.0) * trust
+    return np.maximum(np.minimum(cap, top), 0.0)
 
-
-def exposure_trust(image: np.ndarray, level: float) -> float:
-    """How far a photo's clipped blobs may be taken for lights brighter than white, in [0, 1], from its
-    exposure: the 99th percentile of the brightest channel over the unclipped pixels of ``image``
-    ``(3, H, W)`` (on a grid of about 33 k pixels). A night scene keeps everything it did not clip far
-    below white (0.1-0.4 here), so a clipped blob is a light; a photo exposed for bright surfaces reaches
-    close to white (0.85-0.95) and what clipped is the top of those surfaces, barely over: 1 at or below
-    ``EXPOSURE_RANGE[0]``, 0 at or above ``EXPOSURE_RANGE[1]``, linear in between."""
-    height, width = image.shape[-2:]
-    step = max(1, int(np.sqrt(height * width / 2.0**15)))
-    grid = np.ascontiguousarray(image[:, ::step, ::step])
-    brightest = grid.max(axis=0)
-    unclipped = brightest[(grid < level).all(axis=0)]
-    if unclipped.size == 0:
-        return 0.0
-    exposure = float(np.quantile(unclipped, 0.99))
-    low, high = EXPOSURE_RANGE
-    return float(np.clip((high - exposure) / (high - low), 0.0, 1.0))
 
 
 def _apply(image: np.ndarray, clipped: np.ndarray, labels: np.ndarray, features: BlobFeatures,
@@ -365,7 +342,7 @@ def reconstruct_highlights(image: Tensor, coc_px: Tensor | None = None, *, bit_d
     Returns:
         ``(image, info)``: linear RGB with clipped channels raised (values above 1), unclipped pixels
         unchanged; ``info`` counts ``blobs``, ``clipped_px`` and the blobs left alone ``at_depth_jumps``,
-        and gives the largest ``max_gain`` and the lowest ``trust`` (:func:`exposure_trust`).
+        and gives the largest ``max_gain``.
 
     Example:
         >>> img = torch.full((1, 3, 9, 9), 0.1)
@@ -379,7 +356,7 @@ def reconstruct_highlights(image: Tensor, coc_px: Tensor | None = None, *, bit_d
     options = Highlights() if options is None else options
     level = clip_level(bit_depth, options.tolerance_codes)
     out = image.detach().to("cpu", torch.float32).contiguous().clone()
-    info = {"blobs": 0, "clipped_px": 0, "max_gain": 0.0, "at_depth_jumps": 0, "trust": 1.0}
+    info = {"blobs": 0, "clipped_px": 0, "max_gain": 0.0, "at_depth_jumps": 0}
     for b in range(image.shape[0]):
         array = out[b].numpy()
         coc = None if coc_px is None else coc_px[b, 0].detach().to("cpu", torch.float32).contiguous().numpy()
@@ -392,15 +369,13 @@ def reconstruct_highlights(image: Tensor, coc_px: Tensor | None = None, *, bit_d
             features = blob_features_reference(array, clipped, labels, count, coc)
             features.chroma[...] = tighten_chroma(array, clipped, labels, features)
             area = area_px(labels, features.size_px)
-            trust = exposure_trust(array, level)
-            gain = gains(features, options, area, occluding_renderer=occluding_renderer, trust=trust)
-            limit = gain_limits(features, options, area, occluding_renderer=occluding_renderer, trust=trust)
+            gain = gains(features, options, area, occluding_renderer=occluding_renderer)
+            limit = gain_limits(features, options, area, occluding_renderer=occluding_renderer)
             array[...] = _apply(array, clipped, labels, features, gain, limit, coc)
         else:
-            count, features, gain, trust = _reconstruct_compiled(array, level, coc, options, occluding_renderer)
+            count, features, gain = _reconstruct_compiled(array, level, coc, options, occluding_renderer)
             if count == 0:
                 continue
-        info["trust"] = min(info["trust"], trust)
         if features.coc_span_px is not None and coc is not None:
             info["at_depth_jumps"] += int((features.coc_span_px > _DEPTH_JUMP_PX).sum())
         info["blobs"] += count
@@ -410,7 +385,7 @@ def reconstruct_highlights(image: Tensor, coc_px: Tensor | None = None, *, bit_d
 
 
 def _reconstruct_compiled(array: np.ndarray, level: float, coc: np.ndarray | None, options: Highlights,
-                          occluding_renderer: bool) -> tuple[int, BlobFeatures | None, np.ndarray | None, float]:
+                          occluding_renderer: bool) -> tuple[int, BlobFeatures | None, np.ndarray | None]:
     """The fast path of :func:`reconstruct_highlights` on one ``(3, H, W)`` float32 image, in place."""
     from scipy import ndimage
 
@@ -418,7 +393,7 @@ def _reconstruct_compiled(array: np.ndarray, level: float, coc: np.ndarray | Non
 
     mask, n = kernels.detect(array, level)
     if n == 0:
-        return 0, None, None, 1.0
+        return 0, None, None
     labels, count = ndimage.label(mask, structure=np.ones((3, 3), bool), output=np.int32)
     boxes = kernels.blob_boxes(labels, count)
     features = kernels.blob_features(array, mask.view(bool), labels, count, _BG_RING, _GLOW_MIN, coc, boxes)
@@ -427,14 +402,13 @@ def _reconstruct_compiled(array: np.ndarray, level: float, coc: np.ndarray | Non
     groups, _ = ndimage.label(tiles, structure=np.ones((3, 3), bool))
     blob_group = groups[boxes[:, 0] // _AREA_CELL, boxes[:, 4] // _AREA_CELL]
     area = np.bincount(blob_group, weights=features.size_px)[blob_group]
-    trust = exposure_trust(array, level)
-    gain = gains(features, options, area, occluding_renderer=occluding_renderer, trust=trust)
-    limit = gain_limits(features, options, area, occluding_renderer=occluding_renderer, trust=trust)
+    gain = gains(features, options, area, occluding_renderer=occluding_renderer)
+    limit = gain_limits(features, options, area, occluding_renderer=occluding_renderer)
     far = features.coc_far_px if coc is not None else np.zeros(count)
     kernels.apply_in_place(array, level, labels, boxes, gain, limit, features.chroma, features.background,
                            coc if coc is not None else np.zeros(labels.shape, np.float32), far,
                            _DEPTH_JUMP_PX, _RATIO_MIN, _NEAR_SURFACE_SHARE)
-    return count, features, gain, trust
+    return count, features, gain
 
 
 def boost_highlights(image: Tensor, coc_px: Tensor, boost: HighlightBoost) -> Tensor:
