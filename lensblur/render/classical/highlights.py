@@ -276,7 +276,6 @@ def gain_limits(features: BlobFeatures, options: Highlights, area: np.ndarray | 
     return np.maximum(np.minimum(cap, top), 0.0)
 
 
-
 def _apply(image: np.ndarray, clipped: np.ndarray, labels: np.ndarray, features: BlobFeatures,
            gain: np.ndarray, limit: np.ndarray, coc: np.ndarray | None = None) -> np.ndarray:
     """Write the reconstructed values of the clipped channels (unclipped channels and pixels keep theirs).
