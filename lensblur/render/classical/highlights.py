@@ -291,8 +291,7 @@ def _apply(image: np.ndarray, clipped: np.ndarray, labels: np.ndarray, features:
     if coc is not None and features.coc_far_px is not None:
         here = coc[ys, xs].astype(np.float64)
         on_far = here <= features.coc_far_px[k] + _DEPTH_JUMP_PX
-        size = np.bincount(k, minlength=len(gain))
-        near_light = np.bincount(k, weights=on_far, minlength=len(gain)) < _NEAR_SURFACE_SHARE * size
+        near_light = np.bincount(k, weights=on_far, minlength=len(gain)) < _NEAR_SURFACE_SHARE * features.size_px
         nearest = np.full(len(gain), -np.inf)
         np.maximum.at(nearest, k, here)
         keep = np.where(near_light[k], here >= nearest[k] - _DEPTH_JUMP_PX, on_far)
