@@ -220,16 +220,19 @@ def tighten_chroma(image: np.ndarray, clipped: np.ndarray, labels: np.ndarray, f
     return np.where(top > 0, chroma / np.maximum(top, 1e-300), 1.0)
 
 
+def tiles_any(mask: np.ndarray, cell: int) -> np.ndarray:
+    """``(ceil(H / cell), ceil(W / cell))`` bool: which ``cell`` x ``cell`` tiles of ``mask`` hold a set pixel."""
+    height, width = mask.shape
+    padded = np.pad(mask, ((0, -height % cell), (0, -width % cell)))
+    return padded.reshape(padded.shape[0] // cell, cell, padded.shape[1] // cell, cell).any(axis=(1, 3))
+
+
 def area_px(labels: np.ndarray, size_px: np.ndarray, cell: int = _AREA_CELL) -> np.ndarray:
     """Per blob, the clipped pixels of the bright area it belongs to: blobs whose ``cell`` x ``cell`` tiles
     touch (gaps up to about a tile) are one area. Sky seen through leaves is many small blobs, one area."""
     from scipy import ndimage
 
-    height, width = labels.shape
-    ph, pw = -height % cell, -width % cell
-    padded = np.pad(labels > 0, ((0, ph), (0, pw)))
-    tiles = padded.reshape(padded.shape[0] // cell, cell, padded.shape[1] // cell, cell).any(axis=(1, 3))
-    groups, _ = ndimage.label(tiles, structure=np.ones((3, 3), bool))
+    groups, _ = ndimage.label(tiles_any(labels > 0, cell), structure=np.ones((3, 3), bool))
     ys, xs = np.nonzero(labels)
     blob_group = np.zeros(len(size_px) + 1, np.int64)
     blob_group[labels[ys, xs]] = groups[ys // cell, xs // cell]
@@ -237,13 +240,9 @@ def area_px(labels: np.ndarray, size_px: np.ndarray, cell: int = _AREA_CELL) -> 
     return total[blob_group[1:]]
 
 
-def gains(features: BlobFeatures, options: Highlights, area: np.ndarray | None = None, *,
-          occluding_renderer: bool = False) -> np.ndarray:
-    """Lost radiance per clipped pixel, in units of white, per blob (the table, then the caps).
-
-    ``area`` is each blob's :func:`area_px` (its own size when None); ``occluding_renderer`` picks the
-    default caps (:data:`CAPS`) when ``options.max_gain`` is None.
-    """
+def table_gains(features: BlobFeatures) -> np.ndarray:
+    """Lost radiance per clipped pixel, in units of white, per blob, from :data:`GAIN_TABLE` (bilinear in
+    log2 N and the ring brightness), before the caps."""
     rows = np.clip(np.log2(np.maximum(features.size_px, 1.0)), 0, GAIN_TABLE.shape[0] - 1)
     cols = np.interp(np.clip(features.ring, RING_NODES[0], RING_NODES[-1]), RING_NODES,
                      np.arange(len(RING_NODES), dtype=np.float64))
@@ -253,9 +252,20 @@ def gains(features: BlobFeatures, options: Highlights, area: np.ndarray | None =
     c1 = np.minimum(c0 + 1, GAIN_TABLE.shape[1] - 1)
     fr, fc = rows - r0, cols - c0
     table = GAIN_TABLE.astype(np.float64)
-    g = ((1 - fr) * (1 - fc) * table[r0, c0] + (1 - fr) * fc * table[r0, c1]
-         + fr * (1 - fc) * table[r1, c0] + fr * fc * table[r1, c1])
-    return np.clip(g, 0.0, gain_limits(features, options, area, occluding_renderer=occluding_renderer))
+    return ((1 - fr) * (1 - fc) * table[r0, c0] + (1 - fr) * fc * table[r0, c1]
+            + fr * (1 - fc) * table[r1, c0] + fr * fc * table[r1, c1])
+
+
+def gains(features: BlobFeatures, options: Highlights, area: np.ndarray | None = None, *,
+          occluding_renderer: bool = False) -> np.ndarray:
+    """Lost radiance per clipped pixel, in units of white, per blob: :func:`table_gains` within
+    :func:`gain_limits`.
+
+    ``area`` is each blob's :func:`area_px` (its own size when None); ``occluding_renderer`` picks the
+    default caps (:data:`CAPS`) when ``options.max_gain`` is None.
+    """
+    return np.clip(table_gains(features), 0.0,
+                   gain_limits(features, options, area, occluding_renderer=occluding_renderer))
 
 
 def gain_limits(features: BlobFeatures, options: Highlights, area: np.ndarray | None = None, *,
@@ -339,7 +349,8 @@ def reconstruct_highlights(image: Tensor, coc_px: Tensor | None = None, *, bit_d
 
     Returns:
         ``(image, info)``: linear RGB with clipped channels raised (values above 1), unclipped pixels
-        unchanged; ``info`` counts ``blobs``, ``clipped_px`` and the blobs left alone ``at_depth_jumps``,
+        unchanged, in a new tensor (the input is never changed; when nothing clipped, the input itself is
+        returned); ``info`` counts ``blobs``, ``clipped_px`` and the blobs left alone ``at_depth_jumps``,
         and gives the largest ``max_gain``.
 
     Example:
@@ -353,10 +364,15 @@ def reconstruct_highlights(image: Tensor, coc_px: Tensor | None = None, *, bit_d
         raise InvalidParameterError(f"bit_depth must be 8 or 16 (bits per channel of the stored file); got {bit_depth!r}.")
     options = Highlights() if options is None else options
     level = clip_level(bit_depth, options.tolerance_codes)
-    out = image.detach().to("cpu", torch.float32).contiguous().clone()
+    source = image.detach().to("cpu", torch.float32).contiguous()
+    # the raised values go into a copy (the input is never changed); the compiled path copies while it
+    # detects, so the photo is read once; returned only if something clipped
+    # (numpy's allocation: a large one gets huge pages, so fewer page faults than torch.empty_like's)
+    out = source.clone() if reference else torch.from_numpy(np.empty(source.shape, np.float32))
+    raised_any = False
     info = {"blobs": 0, "clipped_px": 0, "max_gain": 0.0, "at_depth_jumps": 0}
     for b in range(image.shape[0]):
-        array = out[b].numpy()
+        array = source[b].numpy()
         coc = None if coc_px is None else coc_px[b, 0].detach().to("cpu", torch.float32).contiguous().numpy()
         if reference:
             clipped = clipped_channels(array, level)
@@ -367,45 +383,50 @@ def reconstruct_highlights(image: Tensor, coc_px: Tensor | None = None, *, bit_d
             features = blob_features_reference(array, clipped, labels, count, coc)
             features.chroma[...] = tighten_chroma(array, clipped, labels, features)
             area = area_px(labels, features.size_px)
-            gain = gains(features, options, area, occluding_renderer=occluding_renderer)
             limit = gain_limits(features, options, area, occluding_renderer=occluding_renderer)
-            array[...] = _apply(array, clipped, labels, features, gain, limit, coc)
+            gain = np.clip(table_gains(features), 0.0, limit)
+            out[b] = torch.from_numpy(_apply(array, clipped, labels, features, gain, limit, coc))
         else:
-            count, features, gain = _reconstruct_compiled(array, level, coc, options, occluding_renderer)
+            count, features, gain = _reconstruct_compiled(array, out[b].numpy(), level, coc, options,
+                                                          occluding_renderer)
             if count == 0:
                 continue
+        raised_any = True
         if features.coc_span_px is not None and coc is not None:
             info["at_depth_jumps"] += int((features.coc_span_px > _DEPTH_JUMP_PX).sum())
         info["blobs"] += count
         info["clipped_px"] += int(features.size_px.sum())
         info["max_gain"] = max(info["max_gain"], float(gain.max()))
+    if not raised_any:
+        return image, info
     return out.to(image.device, image.dtype), info
 
 
-def _reconstruct_compiled(array: np.ndarray, level: float, coc: np.ndarray | None, options: Highlights,
-                          occluding_renderer: bool) -> tuple[int, BlobFeatures | None, np.ndarray | None]:
-    """The fast path of :func:`reconstruct_highlights` on one ``(3, H, W)`` float32 image, in place."""
-    from scipy import ndimage
-
+def _reconstruct_compiled(image: np.ndarray, out: np.ndarray, level: float, coc: np.ndarray | None,
+                          options: Highlights, occluding_renderer: bool
+                          ) -> tuple[int, BlobFeatures | None, np.ndarray | None]:
+    """The fast path of :func:`reconstruct_highlights` on one ``(3, H, W)`` float32 image: copies ``image``
+    into ``out`` and raises the clipped channels there; returns ``(blobs, features, gains)``."""
     from .._kernels import highlights_numba as kernels
 
-    mask, n = kernels.detect(array, level)
+    mask, n = kernels.detect(image, level, out)
     if n == 0:
         return 0, None, None
-    labels, count = ndimage.label(mask, structure=np.ones((3, 3), bool), output=np.int32)
-    boxes = kernels.blob_boxes(labels, count)
-    features = kernels.blob_features(array, mask.view(bool), labels, count, _BG_RING, _GLOW_MIN, coc, boxes)
-    kernels.tighten_chroma(array, level, labels, boxes, features.chroma, features.background)
-    tiles = kernels.tiles_any(mask, _AREA_CELL)
-    groups, _ = ndimage.label(tiles, structure=np.ones((3, 3), bool))
+    count, boxes, (offsets, start, end, run_label) = kernels.label(mask)
+    row, order, first = kernels.blob_runs(offsets, run_label, count)
+    features = kernels.blob_features(image, mask.view(bool), None, count, _BG_RING, _GLOW_MIN, coc,
+                                     (boxes, row, start, end, order, first))
+    kernels.tighten_chroma(image, level, row, start, end, order, first, features.chroma, features.background)
+    tiles = kernels.run_tiles(offsets, start, end, mask.shape[1], _AREA_CELL)
+    groups = kernels.paint_labels(kernels.label(tiles)[2], tiles.shape)
     blob_group = groups[boxes[:, 0] // _AREA_CELL, boxes[:, 4] // _AREA_CELL]
     area = np.bincount(blob_group, weights=features.size_px)[blob_group]
-    gain = gains(features, options, area, occluding_renderer=occluding_renderer)
     limit = gain_limits(features, options, area, occluding_renderer=occluding_renderer)
+    gain = np.clip(table_gains(features), 0.0, limit)
     far = features.coc_far_px if coc is not None else np.zeros(count)
-    kernels.apply_in_place(array, level, labels, boxes, gain, limit, features.chroma, features.background,
-                           coc if coc is not None else np.zeros(labels.shape, np.float32), far,
-                           _DEPTH_JUMP_PX, _RATIO_MIN, _NEAR_SURFACE_SHARE)
+    coc = coc if coc is not None else np.zeros(mask.shape, np.float32)
+    kernels.apply_in_place(out, level, row, start, end, order, first, gain, limit, features.chroma,
+                           features.background, coc, far, _DEPTH_JUMP_PX, _RATIO_MIN, _NEAR_SURFACE_SHARE)
     return count, features, gain
 
 
