@@ -389,10 +389,13 @@ class Highlights:
             it behind. The photo cannot tell a light 5x white from one 50x white reliably, and
             over-estimating costs more than under-estimating; raise it for night scenes you know are full
             of strong point lights.
-        large_area_px: blobs larger than this many pixels (a sky, a window) count as large areas...
-        large_area_gain: ...and together gain at most the light of ``large_area_gain`` x ``large_area_px``
-            white pixels (so a 1024-px window gains at most 0.125 x white per pixel at the defaults):
-            their true brightness is usually modest and over-estimating them makes everything near them glow.
+        large_area_px: blobs larger than this many pixels (a sky, a window; blobs a few px apart count as one)
+            are large areas: their light is white and, with the layered renderer, as bright as their edge
+            says (the share of edge pixels that stayed below white; at most 3x white)...
+        large_area_gain: ...while with renderers without occlusion they together gain at most the light of
+            ``large_area_gain`` x ``large_area_px`` white pixels (so a 1024-px window gains at most 0.125 x
+            white per pixel at the defaults): those renderers would spread a bright sky's extra light over
+            the subject in front of it, where the lens hides it.
         bit_depth: bits per channel of the stored photo (8 or 16); None takes it from the file the scene
             was read from, and skips reconstruction for an image that came from no file (float input).
     """

@@ -6,7 +6,7 @@ import torch
 
 import lensblur as lb
 from lensblur.errors import InvalidParameterError
-from lensblur.io.colour import srgb_decode
+from lensblur.io.colour import srgb_decode, srgb_encode
 from lensblur.io.images import ImageMeta
 from lensblur.render.classical import highlights as hl
 
@@ -72,9 +72,12 @@ def test_fast_features_equal_the_reference():
     out_slow, _ = hl.reconstruct_highlights(photo, reference=True)
     torch.testing.assert_close(out_fast, out_slow, rtol=1e-6, atol=1e-6)
     blur = torch.from_numpy(coc)[None, None]
-    for occluding in (False, True):  # with a blur map (the depth-jump rule) and both renderers' caps
-        out_fast, info_fast = hl.reconstruct_highlights(photo, blur, occluding_renderer=occluding)
-        out_slow, info_slow = hl.reconstruct_highlights(photo, blur, occluding_renderer=occluding, reference=True)
+    # with a blur map (the depth-jump rule), both renderers' caps, and the flat area counted as large
+    for occluding, options in [(False, None), (True, None), (False, lb.Highlights(large_area_px=100)),
+                               (True, lb.Highlights(large_area_px=100))]:
+        out_fast, info_fast = hl.reconstruct_highlights(photo, blur, occluding_renderer=occluding, options=options)
+        out_slow, info_slow = hl.reconstruct_highlights(photo, blur, occluding_renderer=occluding, options=options,
+                                                        reference=True)
         torch.testing.assert_close(out_fast, out_slow, rtol=1e-6, atol=1e-6)
         assert info_fast == info_slow and info_fast["at_depth_jumps"] > 0
 
@@ -195,6 +198,58 @@ def test_a_large_clipped_area_gets_a_bounded_gain():
     assert 0 < float((out - photo)[0, :, 0:20].amax(0).sum()) <= budget + 1e-3  # a bounded total...
     assert float(out[0, :, 0:20].max()) <= 1.0 + budget / (20 * 64) + 1e-6  # ...spread thin over the sky
     assert info["blobs"] >= 3
+
+
+def _sky_over_ground(radiance: float, ground: float = 0.2, size=(64, 96), hard: bool = False) -> torch.Tensor:
+    """A sky of ``radiance`` (units of white) above ground of brightness ``ground``, the horizon a slanted
+    line; each pixel covered by the sky a fraction c (16 x 16 samples, the pinhole's box filter) reads
+    ground + c (radiance - ground), clipped and stored as 8-bit sRGB. ``hard``: no partly covered pixels."""
+    height, width = size
+    sub = 16
+    yy, xx = np.mgrid[0:height * sub, 0:width * sub] / sub
+    sky = (yy < 20.3 + 0.37 * xx).reshape(height, sub, width, sub).mean(axis=(1, 3))
+    if hard:
+        sky = np.round(sky)
+    linear = np.clip(ground + sky * (radiance - ground), 0.0, 1.0)
+    codes = np.round(srgb_encode(torch.from_numpy(linear)).numpy() * 255) / 255
+    return srgb_decode(torch.from_numpy(codes).float()).expand(1, 3, height, width).contiguous()
+
+
+@pytest.mark.parametrize("radiance", [1.3, 2.0, 2.8])
+def test_with_occlusion_a_large_area_s_brightness_is_read_from_its_edge(radiance):
+    """Along the horizon a fraction (1 - b) / (L - b) of the edge pixels stays unclipped; from it the
+    layered renderer's reconstruction recovers the sky's radiance L (here within 15 %). Renderers without
+    occlusion keep the bounded total (the sky's extra light would land on the subject in front of it)."""
+    photo = _sky_over_ground(radiance)
+    sky = photo[0, 0] >= hl.clip_level(8, 2)
+    out, info = hl.reconstruct_highlights(photo, occluding_renderer=True)
+    assert info["blobs"] == 1 and int(sky.sum()) > 1000
+    assert float(out[0, :, sky].mean()) == pytest.approx(radiance, rel=0.15)
+    assert torch.equal(out[0, :, ~sky], photo[0, :, ~sky])
+    bounded, _ = hl.reconstruct_highlights(photo, occluding_renderer=False)
+    options = lb.Highlights()
+    assert float((bounded - photo)[0, 0].sum()) <= options.large_area_gain * options.large_area_px * 1.001
+
+
+def test_a_large_area_with_no_partly_covered_edge_pixel_is_bounded_and_white():
+    """A hard edge (no partly covered pixel) reads as an arbitrarily bright area: the estimate stops at
+    LARGE_AREA_MAX. Beside green ground the glow is green, but the sky is raised alike in all channels."""
+    photo = _sky_over_ground(2.0, hard=True)
+    photo[0, 1, ~(photo[0, 0] >= hl.clip_level(8, 2))] = 0.5  # green ground
+    photo[0, 0, ~(photo[0, 0] >= hl.clip_level(8, 2))] = 0.02
+    photo[0, 2, ~(photo[0, 2] >= hl.clip_level(8, 2))] = 0.02
+    out, _ = hl.reconstruct_highlights(photo, occluding_renderer=True)
+    sky = photo[0, 0] >= hl.clip_level(8, 2)
+    np.testing.assert_allclose(out[0, :, sky].numpy(), hl.LARGE_AREA_MAX, rtol=1e-6)
+
+
+def test_a_blown_wall_fading_past_white_gains_almost_nothing():
+    """A smooth wall whose brightness rises past white: the pixels beside the clipped part are nearly white
+    themselves (the ring reads a light barely above white), so the reconstruction adds little."""
+    ramp = torch.linspace(0.6, 1.2, 96).clamp(max=1.0)
+    photo = srgb_decode((torch.round(srgb_encode(ramp) * 255) / 255).expand(1, 3, 64, 96).contiguous())
+    out, info = hl.reconstruct_highlights(photo, occluding_renderer=True)
+    assert info["clipped_px"] > 256 and float(out.max()) < 1.1
 
 
 def test_at_a_depth_jump_only_the_far_surface_pixels_of_a_light_are_raised():

@@ -20,10 +20,11 @@ bright ball. ``reconstruct_highlights`` estimates the lost radiance, and only wh
    the layered renderer, whose occlusion keeps an over-estimate off nearer surfaces). docs/highlights.md
    says why the median, the caps and these features.
    Large bright areas (an overcast sky, a window; blobs a few px apart, such as sky seen through leaves,
-   count as one area) get a bounded total: at most the light of ``large_area_gain`` x
-   ``large_area_px`` white pixels spread over the blob, so the gain per pixel falls as the area grows. Their
-   true brightness is usually modest, and a renderer without exact occlusion spreads an over-bright sky
-   over the sharp subject in front of it.
+   count as one area) are white (their "glow" is the surfaces beside them). With a renderer that has
+   occlusion, their brightness is read from their edge (:func:`area_gains`: the share of the edge pixels
+   that stayed below white), at most :data:`LARGE_AREA_MAX`. Without occlusion they get a bounded total: at
+   most the light of ``large_area_gain`` x ``large_area_px`` white pixels spread over the blob, as the
+   renderer would spread a bright sky's extra light over the sharp subject in front of it.
    The light's colour is the glow's, capped by what the blob's partly clipped pixels imply
    (:func:`tighten_chroma`: a saturated light clips its dominant channel first). A clipped channel next to
    an unclipped one is predicted from that colour's ratio instead (real evidence beats the table); every
@@ -83,6 +84,8 @@ POINT_PX = 4.0  # blobs up to this many pixels may reach Highlights.max_gain
 # neural). Without occlusion an over-estimated light also spreads across the nearer surfaces that hide it, so
 # over-estimates cost more there. Chosen on the train split (docs/highlights.md).
 CAPS = {True: (16.0, 0.75), False: (8.0, 0.5)}
+LARGE_AREA_MAX = 3.0  # with occlusion, the brightest a large clipped area may become, in units of white
+_EDGE_KAPPA = 1.3  # edge pixels per unclipped first-ring pixel on a straight edge at a random angle (box filter)
 _AREA_CELL = 4  # px: blobs closer than about this belong to one bright area
 _DEPTH_JUMP_PX = 1.0  # px of blur radius: a blob pixel labelled nearer than its farthest surround by more is mixed
 _NEAR_SURFACE_SHARE = 0.1  # a blob with fewer of its pixels on the farthest surface lies on the nearest one
@@ -256,16 +259,38 @@ def table_gains(features: BlobFeatures) -> np.ndarray:
             + fr * (1 - fc) * table[r1, c0] + fr * fc * table[r1, c1])
 
 
+def area_gains(features: BlobFeatures) -> np.ndarray:
+    """Lost radiance per clipped pixel of a large clipped area (a sky, a window), in units of white, per
+    blob, from the pixels along its edge.
+
+    Where an area of radiance L meets a darker surface of brightness b, a pixel on the edge is covered by
+    a fraction c of the area (uniform in [0, 1) for an edge at a random sub-pixel position) and reads
+    b + c (L - b); it clipped when c >= t = (1 - b) / (L - b). So a fraction t of the edge pixels stay
+    unclipped with a normalised excess c / t, uniform in [0, 1) (mean 1/2), and where the edge pixel
+    clipped, the unclipped neighbour is the surface itself (excess 0): the ring feature reads t / 2, and
+    L = b + (1 - b) / (2 ring). A long edge makes this a mean over many pixels, unlike a point light's few.
+    Lens blur, demosaicing and a renderer's pixel filter widen edges, which reads as a larger t: the
+    estimate then errs low. ``b`` is the background's brightest channel.
+    """
+    b = features.background.max(axis=1)
+    t = np.clip(_EDGE_KAPPA * 2.0 * features.ring, 1e-3, 1.0)
+    return np.maximum(b + (1.0 - b) / t - 1.0, 0.0)
+
+
 def gains(features: BlobFeatures, options: Highlights, area: np.ndarray | None = None, *,
           occluding_renderer: bool = False) -> np.ndarray:
-    """Lost radiance per clipped pixel, in units of white, per blob: :func:`table_gains` within
-    :func:`gain_limits`.
+    """Lost radiance per clipped pixel, in units of white, per blob, within :func:`gain_limits`:
+    :func:`table_gains`, or for a large area (``area`` > ``options.large_area_px``) rendered with
+    occlusion, :func:`area_gains`.
 
     ``area`` is each blob's :func:`area_px` (its own size when None); ``occluding_renderer`` picks the
-    default caps (:data:`CAPS`) when ``options.max_gain`` is None.
+    default caps (:data:`CAPS`) when ``options.max_gain`` is None, and the large areas' estimate.
     """
-    return np.clip(table_gains(features), 0.0,
-                   gain_limits(features, options, area, occluding_renderer=occluding_renderer))
+    estimate = table_gains(features)
+    if occluding_renderer:
+        area = features.size_px if area is None else area
+        estimate = np.where(area > options.large_area_px, area_gains(features), estimate)
+    return np.clip(estimate, 0.0, gain_limits(features, options, area, occluding_renderer=occluding_renderer))
 
 
 def gain_limits(features: BlobFeatures, options: Highlights, area: np.ndarray | None = None, *,
@@ -273,17 +298,30 @@ def gain_limits(features: BlobFeatures, options: Highlights, area: np.ndarray | 
     """The most light a blob's clipped pixels may gain, in units of white, per blob: the caps of
     :func:`gains`. They bound every estimate, also one from a channel that did not clip (whose colour ratio
     means little on a textured surface barely over white)."""
-    # a large blob (sky, window) adds at most the light of large_area_gain x large_area_px white pixels in all
     area = features.size_px if area is None else area
-    budget = options.large_area_gain * options.large_area_px
-    cap = np.where(area > options.large_area_px, budget / np.maximum(area, 1.0), np.inf)
+    large = area > options.large_area_px
     # a clipped blob of a few pixels is a point light and may be far brighter than white; larger lights are
     # usually dimmer (lamp shades, lit windows): the cap falls as (N / POINT_PX)^-falloff beyond that
     brightest, falloff = CAPS[bool(occluding_renderer)]
     if options.max_gain is not None:
         brightest = options.max_gain
     top = (brightest - 1.0) * np.minimum(1.0, (np.maximum(features.size_px, 1.0) / POINT_PX) ** -falloff)
-    return np.maximum(np.minimum(cap, top), 0.0)
+    if occluding_renderer:
+        # a large area (sky, window): its own estimate from its edge (which then bounds every estimate of its
+        # pixels, also one from a channel that did not clip), at most LARGE_AREA_MAX
+        cap = np.where(large, np.minimum(area_gains(features), min(LARGE_AREA_MAX, brightest) - 1.0), top)
+    else:
+        # without occlusion a sky's extra light would land on the subject in front of it, where the lens
+        # hides it: a large area adds at most the light of large_area_gain x large_area_px white pixels in all
+        budget = options.large_area_gain * options.large_area_px
+        cap = np.minimum(np.where(large, budget / np.maximum(area, 1.0), np.inf), top)
+    return np.maximum(cap, 0.0)
+
+
+def white_large_areas(features: BlobFeatures, area: np.ndarray, options: Highlights) -> None:
+    """A large area's light is taken as white (its clipped channels raised alike), in place on
+    ``features.chroma``: the "glow" around a sky or a window is the colour of the surfaces beside it."""
+    features.chroma[area > options.large_area_px] = 1.0
 
 
 def _apply(image: np.ndarray, clipped: np.ndarray, labels: np.ndarray, features: BlobFeatures,
@@ -383,8 +421,9 @@ def reconstruct_highlights(image: Tensor, coc_px: Tensor | None = None, *, bit_d
             features = blob_features_reference(array, clipped, labels, count, coc)
             features.chroma[...] = tighten_chroma(array, clipped, labels, features)
             area = area_px(labels, features.size_px)
+            white_large_areas(features, area, options)
             limit = gain_limits(features, options, area, occluding_renderer=occluding_renderer)
-            gain = np.clip(table_gains(features), 0.0, limit)
+            gain = gains(features, options, area, occluding_renderer=occluding_renderer)
             out[b] = torch.from_numpy(_apply(array, clipped, labels, features, gain, limit, coc))
         else:
             count, features, gain = _reconstruct_compiled(array, out[b].numpy(), level, coc, options,
@@ -421,8 +460,9 @@ def _reconstruct_compiled(image: np.ndarray, out: np.ndarray, level: float, coc:
     groups = kernels.paint_labels(kernels.label(tiles)[2], tiles.shape)
     blob_group = groups[boxes[:, 0] // _AREA_CELL, boxes[:, 4] // _AREA_CELL]
     area = np.bincount(blob_group, weights=features.size_px)[blob_group]
+    white_large_areas(features, area, options)
     limit = gain_limits(features, options, area, occluding_renderer=occluding_renderer)
-    gain = np.clip(table_gains(features), 0.0, limit)
+    gain = gains(features, options, area, occluding_renderer=occluding_renderer)
     far = features.coc_far_px if coc is not None else np.zeros(count)
     coc = coc if coc is not None else np.zeros(mask.shape, np.float32)
     kernels.apply_in_place(out, level, row, start, end, order, first, gain, limit, features.chroma,
