@@ -58,10 +58,19 @@ def _display(linear: torch.Tensor) -> np.ndarray:
     return srgb_encode(linear.clamp(0, 1))[0].permute(1, 2, 0).numpy()
 
 
-def _photo(radiance: np.ndarray) -> torch.Tensor:
-    """The clipped 8-bit sRGB file the camera wrote, decoded to linear."""
-    codes = np.round(srgb_encode(torch.from_numpy(np.clip(radiance, 0, 1))).numpy() * 255) / 255
-    return srgb_decode(torch.from_numpy(codes.astype(np.float32))).permute(2, 0, 1)[None].contiguous()
+def _photo(radiance: np.ndarray, jpeg_quality: int | None = None) -> torch.Tensor:
+    """The clipped 8-bit sRGB file the camera wrote (lossless, or a JPEG of ``jpeg_quality`` with 4:2:0
+    chroma, as phones write them), decoded to linear."""
+    codes = np.round(srgb_encode(torch.from_numpy(np.clip(radiance, 0, 1))).numpy() * 255)
+    if jpeg_quality is not None:
+        import io
+
+        from PIL import Image
+
+        stored = io.BytesIO()
+        Image.fromarray(codes.astype(np.uint8)).save(stored, "JPEG", quality=jpeg_quality, subsampling=2)
+        codes = np.asarray(Image.open(stored)).astype(np.float64)
+    return srgb_decode(torch.from_numpy((codes / 255).astype(np.float32))).permute(2, 0, 1)[None].contiguous()
 
 
 def evaluate(args) -> list[dict]:
@@ -74,7 +83,7 @@ def evaluate(args) -> list[dict]:
                     case = _case(seed, kind, strength, q, args.size, args.split)
                     coc = torch.from_numpy(strength * (case["disparity"] - case["focus"]))[None, None].float()
                     target = _display(torch.from_numpy(case["target"]).permute(2, 0, 1)[None])
-                    photo = _photo(case["radiance"])
+                    photo = _photo(case["radiance"], getattr(args, "jpeg_quality", None))
                     truth = torch.from_numpy(case["radiance"]).permute(2, 0, 1)[None].contiguous()
                     scene = lb.Scene(photo, meta=ImageMeta(bit_depth=8))
                     renders = {
@@ -102,15 +111,18 @@ def main() -> None:
     parser.add_argument("--renderer", default="scatter", choices=["scatter", "layered", "hybrid"])
     parser.add_argument("--split", default="test", choices=["test", "train"],
                         help="train: the validation cases used to pick the table's quantile")
+    parser.add_argument("--jpeg-quality", type=int, default=None,
+                        help="store the photo as a JPEG of this quality (4:2:0) instead of losslessly")
     parser.add_argument("--out", type=Path, default=None, help="also write the markdown report here")
     args = parser.parse_args()
     start = time.perf_counter()
     rows = evaluate(args)
     names = ["clipped", "reconstructed", "boost", "true radiance"]
     lines = [f"# Highlight reconstruction on ray-traced HDR scenes ({args.renderer})", "",
-             f"`.venv/bin/python tools/eval_highlights.py --renderer {args.renderer}` ({len(rows)} cases: "
+             f"`.venv/bin/python tools/eval_highlights.py --renderer {args.renderer}"
+             + (f" --jpeg-quality {args.jpeg_quality}" if args.jpeg_quality else "") + f"` ({len(rows)} cases: "
              f"{args.seeds} test-split scenes per type, {args.size}x{args.size}, K 12 and 24, focus at the 10 % and "
-             "90 % disparity quantiles; photo = pinhole render clipped and stored as 8-bit sRGB; target = thin-lens "
+             "90 % disparity quantiles; photo = pinhole render clipped and stored as 8-bit sRGB" + (f" (JPEG quality {args.jpeg_quality}, 4:2:0)" if args.jpeg_quality else "") + "; target = thin-lens "
              "render of the true radiance, clipped; PSNR in dB on sRGB values). "
              f"{time.perf_counter() - start:.0f} s on this machine with the traces cached in {CACHE} (building them "
              "takes about 5 minutes).", "",
