@@ -398,6 +398,11 @@ class Highlights:
             the subject in front of it, where the lens hides it.
         bit_depth: bits per channel of the stored photo (8 or 16); None takes it from the file the scene
             was read from, and skips reconstruction for an image that came from no file (float input).
+        lossy: whether the photo was stored with lossy compression (JPEG, HEIC). Compression moves channels
+            near full scale by a few code values, so inside a clipped light a channel within 10 codes of full
+            scale counts as clipped too (raised with the others, not read as the light's colour), and the
+            caps are halved (the blob's features are noisier). None (the default) takes it from the file the
+            scene was read from (False for an image that came from no file).
     """
 
     tolerance_codes: int = 2
@@ -405,6 +410,7 @@ class Highlights:
     large_area_px: int = 256
     large_area_gain: float = 0.5
     bit_depth: int | None = None
+    lossy: bool | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.tolerance_codes, bool) or not isinstance(self.tolerance_codes, (int, np.integer)) \
@@ -424,6 +430,9 @@ class Highlights:
         if self.bit_depth not in (None, 8, 16):
             raise InvalidParameterError(
                 f"Highlights.bit_depth must be 8, 16 or None (from the file); got {self.bit_depth!r}.")
+        if self.lossy not in (None, True, False):
+            raise InvalidParameterError(
+                f"Highlights.lossy must be True, False or None (from the file); got {self.lossy!r}.")
 
 
 @dataclass(frozen=True)

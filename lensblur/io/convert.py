@@ -27,7 +27,7 @@ from torch import Tensor
 from .._colour import srgb_decode
 from ..errors import InputError, InvalidParameterError
 from ..types import DepthKind, DepthMap, DepthScale
-from .images import ImageMeta, read_image
+from .images import LOSSY_FORMATS, ImageMeta, read_image
 
 __all__ = ["as_image", "as_depth", "as_matte"]
 
@@ -52,7 +52,9 @@ def as_image(image: Any, *, encoding: Encoding | None = None) -> tuple[Tensor, I
         raise InvalidParameterError(f"encoding must be 'srgb', 'linear' or None (from the dtype); got {encoding!r}.")
     if isinstance(image, (str, os.PathLike)):
         return read_image(image)
+    lossy = False
     if type(image).__module__.startswith("PIL."):
+        lossy = (getattr(image, "format", None) or "").upper() in LOSSY_FORMATS  # a PIL image opened from a JPEG
         image = _from_pil(image)
     if isinstance(image, Tensor):
         image = image.detach().cpu()
@@ -83,7 +85,7 @@ def as_image(image: Any, *, encoding: Encoding | None = None) -> tuple[Tensor, I
         linear = srgb_decode(values.clamp(0, 1)) if encoding == "srgb" else values
     else:
         raise InputError(f"image dtype must be uint8, uint16 or float; got {array.dtype}.")
-    return linear.permute(2, 0, 1)[None].contiguous(), ImageMeta(path=None, bit_depth=bits)
+    return linear.permute(2, 0, 1)[None].contiguous(), ImageMeta(path=None, bit_depth=bits, lossy=lossy)
 
 
 def _from_pil(pil: Any) -> np.ndarray:

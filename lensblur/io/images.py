@@ -45,6 +45,7 @@ __all__ = [
 ]
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff")  # what write_image writes; read_image also reads .heic and .exr
+LOSSY_FORMATS = ("JPEG", "MPO", "HEIF")  # PIL's names of the lossy formats lensblur reads (MPO: multi-picture JPEG)
 _ORIENTATION = 0x0112
 
 
@@ -58,6 +59,8 @@ class ImageMeta:
         icc_profile: the embedded ICC profile, or None.
         exif: raw EXIF bytes with the orientation reset to 1 (pixels are stored upright), or None.
         orientation: the EXIF orientation the file had (1..8), already applied to the pixels.
+        lossy: the file was stored with lossy compression (JPEG, HEIC): values near full scale are off by
+            a few code values, which highlight reconstruction allows for.
     """
 
     path: str | None = None
@@ -65,6 +68,7 @@ class ImageMeta:
     icc_profile: bytes | None = None
     exif: bytes | None = None
     orientation: int = 1
+    lossy: bool = False
 
 
 def srgb_to_linear(x: Tensor) -> Tensor:
@@ -189,7 +193,7 @@ def read_image(path: str | os.PathLike) -> tuple[Tensor, ImageMeta]:
         elif fmt == "TIFF":
             bits = pil.tag_v2.get(258, (8,))
             bit_depth = 16 if (bits[0] if isinstance(bits, tuple) else bits) == 16 else 8
-        elif fmt not in ("JPEG", "MPO", "HEIF"):
+        elif fmt not in LOSSY_FORMATS:
             raise FileFormatError(
                 f"image file {str(path)!r} is {fmt or 'an unknown format'}; lensblur reads JPEG, PNG and TIFF.")
         if bit_depth == 16 and pil.mode not in ("I;16", "I;16B", "I;16L", "I"):
@@ -209,7 +213,8 @@ def read_image(path: str | os.PathLike) -> tuple[Tensor, ImageMeta]:
         array = np.repeat(array[:, :, None], 3, axis=2)
     array = _orient(array, orientation)
     tensor = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32)).permute(2, 0, 1)[None]
-    meta = ImageMeta(path=str(path), bit_depth=bit_depth, icc_profile=icc, exif=exif, orientation=orientation)
+    meta = ImageMeta(path=str(path), bit_depth=bit_depth, icc_profile=icc, exif=exif, orientation=orientation,
+                     lossy=fmt in LOSSY_FORMATS)
     return srgb_to_linear(tensor).contiguous(), meta
 
 

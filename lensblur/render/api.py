@@ -251,5 +251,6 @@ def _reconstruct(image: Tensor, coc_px: Tensor, scene: Scene, highlights: Highli
                   "for an 8-bit photo")
         log.info("highlight reconstruction skipped: %s", reason)
         return image, {"blobs": 0, "clipped_px": 0, "max_gain": 0.0, "skipped": reason}
-    return reconstruct_highlights(image, coc_px, bit_depth=bits, options=highlights,
+    lossy = highlights.lossy if highlights.lossy is not None else bool(getattr(scene.meta, "lossy", False))
+    return reconstruct_highlights(image, coc_px, bit_depth=bits, lossy=lossy, options=highlights,
                                   occluding_renderer=occluding_renderer)

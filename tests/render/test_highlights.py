@@ -73,11 +73,14 @@ def test_fast_features_equal_the_reference():
     torch.testing.assert_close(out_fast, out_slow, rtol=1e-6, atol=1e-6)
     blur = torch.from_numpy(coc)[None, None]
     # with a blur map (the depth-jump rule), both renderers' caps, and the flat area counted as large
-    for occluding, options in [(False, None), (True, None), (False, lb.Highlights(large_area_px=100)),
-                               (True, lb.Highlights(large_area_px=100))]:
-        out_fast, info_fast = hl.reconstruct_highlights(photo, blur, occluding_renderer=occluding, options=options)
+    # (and a JPEG's band of near-white channels)
+    for occluding, options, lossy in [(False, None, False), (True, None, False), (True, None, True),
+                                      (False, lb.Highlights(large_area_px=100), True),
+                                      (True, lb.Highlights(large_area_px=100), False)]:
+        out_fast, info_fast = hl.reconstruct_highlights(photo, blur, occluding_renderer=occluding, options=options,
+                                                        lossy=lossy)
         out_slow, info_slow = hl.reconstruct_highlights(photo, blur, occluding_renderer=occluding, options=options,
-                                                        reference=True)
+                                                        lossy=lossy, reference=True)
         torch.testing.assert_close(out_fast, out_slow, rtol=1e-6, atol=1e-6)
         assert info_fast == info_slow and info_fast["at_depth_jumps"] > 0
 
@@ -250,6 +253,54 @@ def test_a_blown_wall_fading_past_white_gains_almost_nothing():
     photo = srgb_decode((torch.round(srgb_encode(ramp) * 255) / 255).expand(1, 3, 64, 96).contiguous())
     out, info = hl.reconstruct_highlights(photo, occluding_renderer=True)
     assert info["clipped_px"] > 256 and float(out.max()) < 1.1
+
+
+@pytest.mark.parametrize("reference", [False, True])
+def test_in_a_jpeg_a_near_white_channel_inside_a_light_is_raised_not_read_as_its_colour(reference):
+    """A white light, clipped in the scene, whose green the JPEG decoded at code 250 in a few pixels. In a
+    lossless file green 250 is evidence (the light is barely brighter than white there) and those pixels
+    stay about as stored; in a JPEG it is compression noise, and the light is raised alike in all channels."""
+    photo = torch.full((1, 3, 21, 21), 0.02)
+    photo[..., 8:13, 8:13] = 1.0
+    noisy = float(srgb_decode(torch.tensor(250 / 255)))
+    photo[0, 1, 9:12, 10] = noisy
+    lossless, _ = hl.reconstruct_highlights(photo, reference=reference)
+    jpeg, info = hl.reconstruct_highlights(photo, lossy=True, reference=reference)
+    assert info["lossy"] and float(lossless[0, :, 10, 10].max()) < 1.01
+    assert float(jpeg[0, :, 9:12, 10].min()) > 1.5
+    assert torch.allclose(jpeg[0, 0, 9:12, 10], jpeg[0, 1, 9:12, 10])  # white stays white
+
+
+def test_a_jpeg_halves_the_caps_excess_over_white():
+    features = hl.BlobFeatures(np.array([1.0, 64.0]), np.zeros(2), np.zeros((2, 3)), np.ones((2, 3)))
+    options = lb.Highlights()
+    for occluding in (False, True):
+        lossless = hl.gain_limits(features, options, occluding_renderer=occluding)
+        lossy = hl.gain_limits(features, options, occluding_renderer=occluding, lossy=True)
+        np.testing.assert_allclose(lossy, 0.5 * lossless)
+        assert lossless[0] == hl.CAPS[occluding][0] - 1.0
+    explicit = lb.Highlights(max_gain=6.0)  # an explicit cap is the user's, lossy or not
+    np.testing.assert_allclose(hl.gain_limits(features, explicit, lossy=True), hl.gain_limits(features, explicit))
+
+
+def test_a_jpeg_file_is_taken_as_lossy_and_a_png_is_not(tmp_path):
+    from PIL import Image
+
+    pixels = np.full((24, 32, 3), 20, np.uint8)
+    pixels[10:14, 14:18] = 255
+    Image.fromarray(pixels).save(tmp_path / "lights.jpg", quality=95)
+    Image.fromarray(pixels).save(tmp_path / "lights.png")
+    jpeg, png = lb.load_scene(tmp_path / "lights.jpg"), lb.load_scene(tmp_path / "lights.png")
+    assert jpeg.meta.lossy and not png.meta.lossy
+    assert lb.load_scene(Image.open(tmp_path / "lights.jpg")).meta.lossy  # a PIL image opened from a JPEG
+    coc = torch.full((1, 1, 24, 32), 6.0)
+    for scene, lossy in ((jpeg, True), (png, False)):
+        result = lb.render(scene, coc_px=coc, highlights=lb.Highlights(), renderer="scatter")
+        assert result.extras["highlights"]["lossy"] is lossy
+    forced = lb.render(png, coc_px=coc, highlights=lb.Highlights(lossy=True), renderer="scatter")
+    assert forced.extras["highlights"]["lossy"] is True
+    with pytest.raises(InvalidParameterError, match="Highlights.lossy"):
+        lb.Highlights(lossy="yes")
 
 
 def test_at_a_depth_jump_only_the_far_surface_pixels_of_a_light_are_raised():

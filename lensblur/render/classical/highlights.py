@@ -85,6 +85,8 @@ POINT_PX = 4.0  # blobs up to this many pixels may reach Highlights.max_gain
 # over-estimates cost more there. Chosen on the train split (docs/highlights.md).
 CAPS = {True: (16.0, 0.75), False: (8.0, 0.5)}
 LARGE_AREA_MAX = 3.0  # with occlusion, the brightest a large clipped area may become, in units of white
+LOSSY_BAND_CODES = 10  # in a lossy file, channels this close to full scale inside a clipped light count as clipped
+_LOSSY_CAP_SCALE = 0.5  # ...and the caps' excess over white is halved (docs/highlights.md, "JPEG photos")
 _EDGE_KAPPA = 1.3  # edge pixels per unclipped first-ring pixel on a straight edge at a random angle (box filter)
 _AREA_CELL = 4  # px: blobs closer than about this belong to one bright area
 _DEPTH_JUMP_PX = 1.0  # px of blur radius: a blob pixel labelled nearer than its farthest surround by more is mixed
@@ -278,23 +280,25 @@ def area_gains(features: BlobFeatures) -> np.ndarray:
 
 
 def gains(features: BlobFeatures, options: Highlights, area: np.ndarray | None = None, *,
-          occluding_renderer: bool = False) -> np.ndarray:
+          occluding_renderer: bool = False, lossy: bool = False) -> np.ndarray:
     """Lost radiance per clipped pixel, in units of white, per blob, within :func:`gain_limits`:
     :func:`table_gains`, or for a large area (``area`` > ``options.large_area_px``) rendered with
     occlusion, :func:`area_gains`.
 
     ``area`` is each blob's :func:`area_px` (its own size when None); ``occluding_renderer`` picks the
-    default caps (:data:`CAPS`) when ``options.max_gain`` is None, and the large areas' estimate.
+    default caps (:data:`CAPS`) when ``options.max_gain`` is None, and the large areas' estimate; ``lossy``
+    (a JPEG) halves the default caps' excess over white.
     """
     estimate = table_gains(features)
     if occluding_renderer:
         area = features.size_px if area is None else area
         estimate = np.where(area > options.large_area_px, area_gains(features), estimate)
-    return np.clip(estimate, 0.0, gain_limits(features, options, area, occluding_renderer=occluding_renderer))
+    return np.clip(estimate, 0.0, gain_limits(features, options, area, occluding_renderer=occluding_renderer,
+                                              lossy=lossy))
 
 
 def gain_limits(features: BlobFeatures, options: Highlights, area: np.ndarray | None = None, *,
-                occluding_renderer: bool = False) -> np.ndarray:
+                occluding_renderer: bool = False, lossy: bool = False) -> np.ndarray:
     """The most light a blob's clipped pixels may gain, in units of white, per blob: the caps of
     :func:`gains`. They bound every estimate, also one from a channel that did not clip (whose colour ratio
     means little on a textured surface barely over white)."""
@@ -303,6 +307,8 @@ def gain_limits(features: BlobFeatures, options: Highlights, area: np.ndarray | 
     # a clipped blob of a few pixels is a point light and may be far brighter than white; larger lights are
     # usually dimmer (lamp shades, lit windows): the cap falls as (N / POINT_PX)^-falloff beyond that
     brightest, falloff = CAPS[bool(occluding_renderer)]
+    if lossy:  # a JPEG's blob features are noisier, and its colour evidence weaker (docs/highlights.md)
+        brightest = 1.0 + _LOSSY_CAP_SCALE * (brightest - 1.0)
     if options.max_gain is not None:
         brightest = options.max_gain
     top = (brightest - 1.0) * np.minimum(1.0, (np.maximum(features.size_px, 1.0) / POINT_PX) ** -falloff)
@@ -366,8 +372,8 @@ _RATIO_MIN = 0.08  # a channel this dim in the glow colour is too noisy to predi
 
 
 def reconstruct_highlights(image: Tensor, coc_px: Tensor | None = None, *, bit_depth: int = 8,
-                           options: Highlights | None = None, occluding_renderer: bool = False,
-                           reference: bool = False) -> tuple[Tensor, dict]:
+                           lossy: bool = False, options: Highlights | None = None,
+                           occluding_renderer: bool = False, reference: bool = False) -> tuple[Tensor, dict]:
     """Estimate the radiance lost in the clipped highlights of a photo (see the module docstring).
 
     Args:
@@ -379,6 +385,8 @@ def reconstruct_highlights(image: Tensor, coc_px: Tensor | None = None, *, bit_d
             where the lens showed a point (or the reverse). Only its pixels on the surface the light lies
             on are raised (module docstring, step 5).
         bit_depth: 8 or 16, the bits per channel of the file as stored (clipping is judged in its code values).
+        lossy: the file was stored with lossy compression (a JPEG): inside a clipped blob, channels within
+            :data:`LOSSY_BAND_CODES` of full scale count as clipped, and the default caps are halved.
         options: :class:`~lensblur.types.Highlights` (None: the defaults).
         occluding_renderer: whether the image will be rendered with occlusion (the layered renderer), which
             allows brighter default caps (:data:`CAPS`; False, the safe choice, for the scatter, hybrid and
@@ -389,7 +397,7 @@ def reconstruct_highlights(image: Tensor, coc_px: Tensor | None = None, *, bit_d
         ``(image, info)``: linear RGB with clipped channels raised (values above 1), unclipped pixels
         unchanged, in a new tensor (the input is never changed; when nothing clipped, the input itself is
         returned); ``info`` counts ``blobs``, ``clipped_px`` and the blobs left alone ``at_depth_jumps``,
-        and gives the largest ``max_gain``.
+        gives the largest ``max_gain`` and says whether the file was taken as ``lossy``.
 
     Example:
         >>> img = torch.full((1, 3, 9, 9), 0.1)
@@ -402,13 +410,15 @@ def reconstruct_highlights(image: Tensor, coc_px: Tensor | None = None, *, bit_d
         raise InvalidParameterError(f"bit_depth must be 8 or 16 (bits per channel of the stored file); got {bit_depth!r}.")
     options = Highlights() if options is None else options
     level = clip_level(bit_depth, options.tolerance_codes)
+    # inside a blob, the level at and above which a channel counts as clipped (raised, not colour evidence)
+    channel_level = clip_level(bit_depth, max(LOSSY_BAND_CODES, options.tolerance_codes)) if lossy else level
     source = image.detach().to("cpu", torch.float32).contiguous()
     # the raised values go into a copy (the input is never changed); the compiled path copies while it
     # detects, so the photo is read once; returned only if something clipped
     # (numpy's allocation: a large one gets huge pages, so fewer page faults than torch.empty_like's)
     out = source.clone() if reference else torch.from_numpy(np.empty(source.shape, np.float32))
     raised_any = False
-    info = {"blobs": 0, "clipped_px": 0, "max_gain": 0.0, "at_depth_jumps": 0}
+    info = {"blobs": 0, "clipped_px": 0, "max_gain": 0.0, "at_depth_jumps": 0, "lossy": bool(lossy)}
     for b in range(image.shape[0]):
         array = source[b].numpy()
         coc = None if coc_px is None else coc_px[b, 0].detach().to("cpu", torch.float32).contiguous().numpy()
@@ -419,15 +429,16 @@ def reconstruct_highlights(image: Tensor, coc_px: Tensor | None = None, *, bit_d
                 continue
             labels, count = _label(any_clipped)
             features = blob_features_reference(array, clipped, labels, count, coc)
-            features.chroma[...] = tighten_chroma(array, clipped, labels, features)
+            channels = clipped_channels(array, channel_level) if lossy else clipped
+            features.chroma[...] = tighten_chroma(array, channels, labels, features)
             area = area_px(labels, features.size_px)
             white_large_areas(features, area, options)
-            limit = gain_limits(features, options, area, occluding_renderer=occluding_renderer)
-            gain = gains(features, options, area, occluding_renderer=occluding_renderer)
-            out[b] = torch.from_numpy(_apply(array, clipped, labels, features, gain, limit, coc))
+            limit = gain_limits(features, options, area, occluding_renderer=occluding_renderer, lossy=lossy)
+            gain = gains(features, options, area, occluding_renderer=occluding_renderer, lossy=lossy)
+            out[b] = torch.from_numpy(_apply(array, channels, labels, features, gain, limit, coc))
         else:
-            count, features, gain = _reconstruct_compiled(array, out[b].numpy(), level, coc, options,
-                                                          occluding_renderer)
+            count, features, gain = _reconstruct_compiled(array, out[b].numpy(), level, channel_level, coc,
+                                                          options, occluding_renderer, lossy)
             if count == 0:
                 continue
         raised_any = True
@@ -441,8 +452,8 @@ def reconstruct_highlights(image: Tensor, coc_px: Tensor | None = None, *, bit_d
     return out.to(image.device, image.dtype), info
 
 
-def _reconstruct_compiled(image: np.ndarray, out: np.ndarray, level: float, coc: np.ndarray | None,
-                          options: Highlights, occluding_renderer: bool
+def _reconstruct_compiled(image: np.ndarray, out: np.ndarray, level: float, channel_level: float,
+                          coc: np.ndarray | None, options: Highlights, occluding_renderer: bool, lossy: bool
                           ) -> tuple[int, BlobFeatures | None, np.ndarray | None]:
     """The fast path of :func:`reconstruct_highlights` on one ``(3, H, W)`` float32 image: copies ``image``
     into ``out`` and raises the clipped channels there; returns ``(blobs, features, gains)``."""
@@ -455,17 +466,17 @@ def _reconstruct_compiled(image: np.ndarray, out: np.ndarray, level: float, coc:
     row, order, first = kernels.blob_runs(offsets, run_label, count)
     features = kernels.blob_features(image, mask.view(bool), None, count, _BG_RING, _GLOW_MIN, coc,
                                      (boxes, row, start, end, order, first))
-    kernels.tighten_chroma(image, level, row, start, end, order, first, features.chroma, features.background)
+    kernels.tighten_chroma(image, channel_level, row, start, end, order, first, features.chroma, features.background)
     tiles = kernels.run_tiles(offsets, start, end, mask.shape[1], _AREA_CELL)
     groups = kernels.paint_labels(kernels.label(tiles)[2], tiles.shape)
     blob_group = groups[boxes[:, 0] // _AREA_CELL, boxes[:, 4] // _AREA_CELL]
     area = np.bincount(blob_group, weights=features.size_px)[blob_group]
     white_large_areas(features, area, options)
-    limit = gain_limits(features, options, area, occluding_renderer=occluding_renderer)
-    gain = gains(features, options, area, occluding_renderer=occluding_renderer)
+    limit = gain_limits(features, options, area, occluding_renderer=occluding_renderer, lossy=lossy)
+    gain = gains(features, options, area, occluding_renderer=occluding_renderer, lossy=lossy)
     far = features.coc_far_px if coc is not None else np.zeros(count)
     coc = coc if coc is not None else np.zeros(mask.shape, np.float32)
-    kernels.apply_in_place(out, level, row, start, end, order, first, gain, limit, features.chroma,
+    kernels.apply_in_place(out, channel_level, row, start, end, order, first, gain, limit, features.chroma,
                            features.background, coc, far, _DEPTH_JUMP_PX, _RATIO_MIN, _NEAR_SURFACE_SHARE)
     return count, features, gain
 
