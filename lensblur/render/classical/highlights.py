@@ -7,7 +7,9 @@ bright ball. ``reconstruct_highlights`` estimates the lost radiance, and only wh
 1. **Clipped pixels**, judged on the file as stored: a channel at or within ``Highlights.tolerance_codes``
    code values of full scale (8- or 16-bit), before any colour management. Per channel, so a light that
    clipped only in red keeps the hue its green and blue still show. Float (linear HDR) input clipped
-   nothing and is left alone.
+   nothing and is left alone. In a lossy file (a JPEG) compression moves channels near full scale by a
+   few codes, so inside a clipped blob a channel within :data:`LOSSY_BAND_CODES` of full scale counts as
+   clipped too, and the caps below are halved.
 2. **Blobs**: 8-connected groups of clipped pixels.
 3. **Per blob, what the photo still shows**: its size N (a small blob is a point light), the brightness
    of the ring of unclipped pixels just outside it relative to the local background (``ring``, in [0, 1]:
