@@ -76,6 +76,7 @@ def _photo(radiance: np.ndarray, jpeg_quality: int | None = None) -> torch.Tenso
 def evaluate(args) -> list[dict]:
     """Every case of ``args`` (seeds, size, renderer, split): one row of PSNRs per case."""
     rows = []
+    jpeg_quality = getattr(args, "jpeg_quality", None)
     for kind in HDR_KINDS:
         for seed in range(args.seeds):
             for strength in (12.0, 24.0):
@@ -83,14 +84,14 @@ def evaluate(args) -> list[dict]:
                     case = _case(seed, kind, strength, q, args.size, args.split)
                     coc = torch.from_numpy(strength * (case["disparity"] - case["focus"]))[None, None].float()
                     target = _display(torch.from_numpy(case["target"]).permute(2, 0, 1)[None])
-                    photo = _photo(case["radiance"], getattr(args, "jpeg_quality", None))
+                    photo = _photo(case["radiance"], jpeg_quality)
                     truth = torch.from_numpy(case["radiance"]).permute(2, 0, 1)[None].contiguous()
-                    if getattr(args, "jpeg_quality", None):
+                    if jpeg_quality:
                         # the bound for a JPEG: the decoded photo with the pixels the camera clipped at their
                         # true radiance (what reconstruction could recover; the JPEG's other losses stay)
                         lost = (truth > 1.0).any(dim=1, keepdim=True)
                         truth = torch.where(lost, truth, photo)
-                    scene = lb.Scene(photo, meta=ImageMeta(bit_depth=8, lossy=bool(getattr(args, "jpeg_quality", None))))
+                    scene = lb.Scene(photo, meta=ImageMeta(bit_depth=8, lossy=bool(jpeg_quality)))
                     renders = {
                         "clipped": lb.render(scene, coc_px=coc, renderer=args.renderer),
                         "reconstructed": lb.render(scene, coc_px=coc, renderer=args.renderer,

@@ -282,21 +282,23 @@ def area_gains(features: BlobFeatures) -> np.ndarray:
 
 
 def gains(features: BlobFeatures, options: Highlights, area: np.ndarray | None = None, *,
-          occluding_renderer: bool = False, lossy: bool = False) -> np.ndarray:
+          occluding_renderer: bool = False, lossy: bool = False, limit: np.ndarray | None = None) -> np.ndarray:
     """Lost radiance per clipped pixel, in units of white, per blob, within :func:`gain_limits`:
     :func:`table_gains`, or for a large area (``area`` > ``options.large_area_px``) rendered with
     occlusion, :func:`area_gains`.
 
     ``area`` is each blob's :func:`area_px` (its own size when None); ``occluding_renderer`` picks the
     default caps (:data:`CAPS`) when ``options.max_gain`` is None, and the large areas' estimate; ``lossy``
-    (a JPEG) halves the default caps' excess over white.
+    (a JPEG) halves the default caps' excess over white; ``limit`` is :func:`gain_limits` when the caller
+    already has it.
     """
     estimate = table_gains(features)
     if occluding_renderer:
         area = features.size_px if area is None else area
         estimate = np.where(area > options.large_area_px, area_gains(features), estimate)
-    return np.clip(estimate, 0.0, gain_limits(features, options, area, occluding_renderer=occluding_renderer,
-                                              lossy=lossy))
+    if limit is None:
+        limit = gain_limits(features, options, area, occluding_renderer=occluding_renderer, lossy=lossy)
+    return np.clip(estimate, 0.0, limit)
 
 
 def gain_limits(features: BlobFeatures, options: Highlights, area: np.ndarray | None = None, *,
@@ -436,7 +438,7 @@ def reconstruct_highlights(image: Tensor, coc_px: Tensor | None = None, *, bit_d
             area = area_px(labels, features.size_px)
             white_large_areas(features, area, options)
             limit = gain_limits(features, options, area, occluding_renderer=occluding_renderer, lossy=lossy)
-            gain = gains(features, options, area, occluding_renderer=occluding_renderer, lossy=lossy)
+            gain = gains(features, options, area, occluding_renderer=occluding_renderer, lossy=lossy, limit=limit)
             out[b] = torch.from_numpy(_apply(array, channels, labels, features, gain, limit, coc))
         else:
             count, features, gain = _reconstruct_compiled(array, out[b].numpy(), level, channel_level, coc,
@@ -475,7 +477,7 @@ def _reconstruct_compiled(image: np.ndarray, out: np.ndarray, level: float, chan
     area = np.bincount(blob_group, weights=features.size_px)[blob_group]
     white_large_areas(features, area, options)
     limit = gain_limits(features, options, area, occluding_renderer=occluding_renderer, lossy=lossy)
-    gain = gains(features, options, area, occluding_renderer=occluding_renderer, lossy=lossy)
+    gain = gains(features, options, area, occluding_renderer=occluding_renderer, lossy=lossy, limit=limit)
     far = features.coc_far_px if coc is not None else np.zeros(count)
     coc = coc if coc is not None else np.zeros(mask.shape, np.float32)
     kernels.apply_in_place(out, channel_level, row, start, end, order, first, gain, limit, features.chroma,
